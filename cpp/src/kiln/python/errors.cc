@@ -1,0 +1,43 @@
+#include "kiln/python/errors.h"
+
+#include <charconv>
+#include <new>
+
+namespace kiln::python {
+
+namespace nb = nanobind;
+
+namespace {
+
+nb::object DetailValue(const std::string& v) {
+  std::int64_t i = 0;
+  auto res = std::from_chars(v.data(), v.data() + v.size(), i);
+  if (!v.empty() && res.ec == std::errc() && res.ptr == v.data() + v.size()) return nb::int_(i);
+  return nb::str(v.c_str(), v.size());
+}
+
+void SetPythonError(const core::Status& st) {
+  try {
+    nb::object error_for = nb::module_::import_("kiln.errors").attr("error_for");
+    nb::dict details;
+    for (const auto& [k, v] : st.details()) details[k.c_str()] = DetailValue(v);
+    nb::object exc = error_for(st.code(), nb::str(st.message().c_str(), st.message().size()), **details);
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
+  } catch (nb::python_error& e) {
+    e.restore();  // the catalog itself failed to load: surface that error
+  }
+}
+
+}  // namespace
+
+void RegisterErrorTranslator() {
+  nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const NativeError& e) {
+      SetPythonError(e.status());
+    }
+  });
+}
+
+}  // namespace kiln::python

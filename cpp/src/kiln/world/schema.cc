@@ -1,0 +1,132 @@
+#include "kiln/world/schema.h"
+
+#include <arrow/array.h>
+#include <arrow/record_batch.h>
+#include <arrow/type.h>
+
+#include <unordered_set>
+
+namespace kiln::world {
+
+bool IsBaseName(std::string_view name) {
+  for (const char* base : kBaseNames)
+    if (name == base) return true;
+  return false;
+}
+
+const arrow::FieldVector& BaseFields() {
+  static const arrow::FieldVector fields = {
+      arrow::field("world_id", arrow::utf8(), false), arrow::field("run_id", arrow::utf8(), false),
+      arrow::field("entity_id", arrow::int32(), false), arrow::field("tick", arrow::int32(), false),
+      arrow::field("is_active", arrow::boolean(), false)};
+  return fields;
+}
+
+Result<std::shared_ptr<arrow::Schema>> NormalizeTableSchema(const std::shared_ptr<arrow::Schema>& schema) {
+  std::unordered_set<std::string> seen;
+  for (const auto& f : schema->fields()) {
+    if (!seen.insert(f->name()).second)
+      return Error(Code::ARCT_ERR_INVALID_SCHEMA, "duplicate field name '" + f->name() + "'");
+  }
+  int base_count = 0;
+  for (const auto& f : schema->fields()) base_count += IsBaseName(f->name()) ? 1 : 0;
+  if (base_count == 0) {
+    arrow::FieldVector fields = BaseFields();
+    for (const auto& f : schema->fields()) fields.push_back(f);
+    return arrow::schema(std::move(fields), schema->metadata());
+  }
+  const auto& base = BaseFields();
+  for (int i = 0; i < kBaseColumns; ++i) {
+    if (i >= schema->num_fields())
+      return Error(Code::ARCT_ERR_INVALID_SCHEMA, std::string("base column '") + kBaseNames[i] + "' is missing");
+    const auto& f = schema->field(i);
+    if (f->name() != base[i]->name())
+      return Error(Code::ARCT_ERR_INVALID_SCHEMA, "field " + std::to_string(i) + " must be base column '" +
+                                                      base[i]->name() + "', got '" + f->name() + "'");
+    if (!f->type()->Equals(*base[i]->type()))
+      return Error(Code::ARCT_ERR_INVALID_SCHEMA, "base column '" + f->name() + "' must be " +
+                                                      base[i]->type()->ToString() + ", got " + f->type()->ToString());
+    if (f->nullable())
+      return Error(Code::ARCT_ERR_INVALID_SCHEMA, "base column '" + f->name() + "' must be non-nullable");
+  }
+  for (int i = kBaseColumns; i < schema->num_fields(); ++i) {
+    if (IsBaseName(schema->field(i)->name()))
+      return Error(Code::ARCT_ERR_INVALID_SCHEMA, "base column '" + schema->field(i)->name() + "' is misordered");
+  }
+  return schema;
+}
+
+bool SchemasEqual(const arrow::Schema& a, const arrow::Schema& b) { return a.Equals(b, /*check_metadata=*/false); }
+
+Result<std::shared_ptr<arrow::RecordBatch>> ConformComponentBatch(const arrow::Schema& table_schema,
+                                                                   const arrow::RecordBatch& batch,
+                                                                   const std::string& table) {
+  const auto& in_schema = *batch.schema();
+  arrow::FieldVector fields;
+  arrow::ArrayVector columns;
+  for (int i = kBaseColumns; i < table_schema.num_fields(); ++i) {
+    const auto& field = table_schema.field(i);
+    int idx = in_schema.GetFieldIndex(field->name());
+    if (idx < 0) {
+      return Error(Code::ARCT_ERR_MISSING_COLUMN,
+                   "input batch lacks column '" + field->name() + "' of table " + table);
+    }
+    const auto& col = batch.column(idx);
+    if (!col->type()->Equals(*field->type())) {
+      return Error(Code::ARCT_ERR_COLUMN_TYPE, "column '" + field->name() + "' of table " + table + " must be " +
+                                                   field->type()->ToString() + ", got " + col->type()->ToString());
+    }
+    if (!field->nullable() && col->null_count() > 0) {
+      int64_t row = 0;
+      while (row < col->length() && col->IsValid(row)) ++row;
+      return Error(Code::ARCT_ERR_NULL_VALUE, "column '" + field->name() + "' of table " + table +
+                                                  " is non-nullable but has a null in row " + std::to_string(row));
+    }
+    fields.push_back(field);
+    columns.push_back(col);
+  }
+  for (const auto& f : in_schema.fields()) {
+    if (IsBaseName(f->name()))
+      return Error(Code::ARCT_ERR_UNEXPECTED_COLUMN,
+                   "input batch has base column '" + f->name() + "'; only the kernel writes base columns");
+    if (table_schema.GetFieldIndex(f->name()) < 0)
+      return Error(Code::ARCT_ERR_UNEXPECTED_COLUMN,
+                   "input batch has column '" + f->name() + "', which table " + table + " does not have");
+  }
+  return arrow::RecordBatch::Make(arrow::schema(std::move(fields)), batch.num_rows(), std::move(columns));
+}
+
+Result<std::shared_ptr<arrow::RecordBatch>> CheckProcessedBatch(const std::shared_ptr<arrow::Schema>& table_schema,
+                                                                const arrow::RecordBatch& input,
+                                                                const arrow::RecordBatch& output,
+                                                                const std::string& processor) {
+  if (!SchemasEqual(*table_schema, *output.schema())) {
+    return Error(Code::ARCT_ERR_SCHEMA_MISMATCH, "processor " + processor +
+                                                     " returned a batch whose schema differs from the table schema: " +
+                                                     output.schema()->ToString());
+  }
+  if (output.num_rows() != input.num_rows()) {
+    return Error(Code::ARCT_ERR_ROW_COUNT_CHANGED, "processor " + processor + " returned " +
+                                                       std::to_string(output.num_rows()) + " rows for " +
+                                                       std::to_string(input.num_rows()) + " input rows");
+  }
+  for (int i = 0; i < kBaseColumns; ++i) {
+    const auto& a = input.column(i);
+    const auto& b = output.column(i);
+    if (a.get() == b.get()) continue;
+    if (a->data()->buffers == b->data()->buffers && a->offset() == b->offset()) continue;
+    if (!a->Equals(*b)) {
+      return Error(Code::ARCT_ERR_METADATA_COLUMN,
+                   "processor " + processor + " changed base column '" + std::string(kBaseNames[i]) + "'");
+    }
+  }
+  return arrow::RecordBatch::Make(table_schema, output.num_rows(), output.columns());
+}
+
+Result<std::shared_ptr<arrow::RecordBatch>> EmptyBatch(const std::shared_ptr<arrow::Schema>& schema) {
+  auto res = arrow::RecordBatch::MakeEmpty(schema);
+  if (!res.ok()) return Error(Code::ARCT_ERR_OUT_OF_MEMORY, res.status().message());
+  return *res;
+}
+
+}  // namespace kiln::world

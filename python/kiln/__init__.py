@@ -1,0 +1,39 @@
+"""Kiln: native simulation cores behind a Pythonic API.
+
+pyarrow is imported first: the native extension links the Arrow C++ libraries shipped in the
+pinned pyarrow wheel, and they must already be loaded (and be the same minor version) before the
+extension is imported.
+"""
+from __future__ import annotations
+
+import pyarrow as _pa
+
+PYARROW_REQUIRED = "26.0"
+
+if ".".join(_pa.__version__.split(".")[:2]) != PYARROW_REQUIRED:
+    raise ImportError(
+        f"kiln needs pyarrow {PYARROW_REQUIRED}.x (its native code links Arrow C++ "
+        f"{PYARROW_REQUIRED}), but pyarrow {_pa.__version__} is installed; "
+        f"run: pip install 'pyarrow=={PYARROW_REQUIRED}.*'"
+    )
+
+__version__ = "0.1.0"
+
+from kiln.errors import KilnError, KilnWarning  # noqa: E402
+
+
+def component(cls=None, /):
+    """Decorate a class as a world component (see :func:`kiln.world.component`)."""
+    from kiln.world.components import component as _component
+
+    return _component(cls) if cls is not None else _component
+
+
+def get_include() -> str:
+    """Directory holding every installed Kiln C/C++ header."""
+    import os
+
+    return os.path.join(os.path.dirname(__file__), "include")
+
+
+__all__ = ["KilnError", "KilnWarning", "component", "get_include", "__version__"]
