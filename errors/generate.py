@@ -33,8 +33,12 @@ import keyword
 import re
 import string
 import sys
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # pragma: no cover - Python < 3.11
+    sys.exit("errors/generate.py needs Python >= 3.11 (it reads the catalog with the standard tomllib)")
 from typing import Any, Iterable, Optional
 
 # The project sets the documentation root once, here; every artefact receives resolved URLs.
@@ -232,9 +236,6 @@ class Catalog:
     entries: list[Entry]
     classes: list[PyClass]        # in emission order (parents first)
     lock: list[tuple[int, str, str]]
-
-    def by_number(self) -> dict[int, Entry]:
-        return {e.number: e for e in self.entries}
 
 
 def owner_of(number: int) -> Optional[Owner]:

@@ -23,6 +23,9 @@ from typing import Callable, Optional, Sequence
 #   "popgen": "kiln.popgen.cli:register"   kiln popgen run | threshold | sweep | plot | validate
 SUBCOMMANDS: dict[str, str] = {
     "explain": "kiln.cli:register_explain",
+    "bench": "kiln.bench.cli:register",
+    "world": "kiln.world.cli:register",
+    "tour": "kiln.tour:register",
 }
 
 

@@ -19,10 +19,12 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from test_reference_kernel import PV, REPO, SHIM, T_PV, code, ids, pv, ref, rows  # noqa: E402
+import kiln.world.reference as ref
+from kiln.world.reference._common import world_key
+from kiln.world.store import MemoryStore, ParquetStore
+from test_reference_kernel import PV, T_PV, code, ids, pv, rows
 
-from kiln.world.reference._common import world_key  # noqa: E402
-from kiln.world.store import MemoryStore, ParquetStore  # noqa: E402
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 ReferenceKernel = ref.ReferenceKernel
 PART_RE = re.compile(r"^part-[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.parquet$")
@@ -100,8 +102,7 @@ CHILD = r'''
 import os, sys
 repo, root, plan, k_flush, crash_tick = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 sys.path.insert(0, os.path.join(repo, "python"))
-{shim}
-ref = _load_reference(repo)
+import kiln.world.reference as ref
 {scenario}
 from kiln.world.store import ParquetStore
 k = ref.ReferenceKernel(world_id="cw", run_id="cr", store=ParquetStore(root, flush_every_ticks=k_flush), namespace="ns")
@@ -119,7 +120,7 @@ sys.exit(3)
 
 def run_child(tmp_path, root, plan, k_flush=1, crash_tick=3):
     script = tmp_path / "child.py"
-    script.write_text(CHILD.format(shim=SHIM, scenario=SCENARIO))
+    script.write_text(CHILD.format(scenario=SCENARIO))
     env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "python"))
     proc = subprocess.run([sys.executable, str(script), REPO, str(root), plan, str(k_flush), str(crash_tick)],
                           capture_output=True, text=True, env=env, timeout=60)
@@ -578,3 +579,29 @@ def test_memory_store_rejects_resume():
     with pytest.raises(Exception) as e:
         ReferenceKernel(world_id="w", run_id="r", store=MemoryStore(), open_mode="resume")
     assert code(e) == 8
+
+
+def test_reference_runs_with_the_native_extension_blocked(tmp_path):
+    """Item 62 at kernel level: nothing here needs kiln's compiled extension."""
+    script = tmp_path / "blocked.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name in ("kiln._kiln", "kiln.world._native") or name.startswith("kiln._kiln."):
+                    raise ImportError("blocked: " + name)
+        sys.meta_path.insert(0, Block())
+        import kiln.world.reference as ref
+        from kiln.world.store import ParquetStore
+        {SCENARIO!r}
+        exec({SCENARIO!r})
+        k = ref.ReferenceKernel(world_id="w", run_id="r", store=ParquetStore({str(tmp_path / 's')!r}), namespace="ns")
+        setup(k)
+        run(k, 0, 3)
+        assert "kiln._kiln" not in sys.modules
+        print(k.query("a_pv", ticks=[2]).num_rows)
+    """))
+    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "python"))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "3"

@@ -18,12 +18,10 @@ and line.
 """
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -139,6 +137,8 @@ class ErrorCatalog:
                 raise _catalog_error(1501, path=display, line=exc.lineno, detail=exc.msg) from None
             lines: list[int] = []
         else:
+            import tomllib   # imported here: most processes never load a TOML catalog
+
             try:
                 data = tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:
@@ -362,6 +362,8 @@ class ErrorCatalog:
             if ranges:   # "world:1001" -> suggest world codes, not core ones
                 numbered = [e for e in numbered if ranges[0][0] <= e.number <= ranges[0][1]] or numbered
             return sorted(numbered, key=lambda e: (abs(e.number - number), e.number))[:n]
+        import difflib   # only on the error path
+
         names = {e.name.upper(): e for e in self._entries}
         names.update({e.c_name.upper(): e for e in self._entries if e.c_name})
         close = difflib.get_close_matches(text.upper(), list(names), n=n, cutoff=0.5)

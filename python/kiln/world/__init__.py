@@ -2,6 +2,7 @@
 
 Quick tour (specs/world.md §8)::
 
+    import pyarrow.compute as pc
     import kiln, kiln.world as kw
 
     @kiln.component

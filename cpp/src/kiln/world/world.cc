@@ -912,10 +912,8 @@ Status World::Close(bool discard_unflushed) {
   return Guarded([&]() -> Status {
     if (closed_) return Status::OK();
     if (epoch_) return Context(Error(Code::ARCT_ERR_WORLD_BUSY, "cannot close while a split-step epoch is open"));
-    if (state_ == WorldState::kReady) {
-      Status st = FlushLocked();
-      if (!st.ok() && !discard_unflushed) return st;
-    }
+    // discard: unflushed ticks are dropped without writing them (Python's close(discard=True)).
+    if (state_ == WorldState::kReady && !discard_unflushed) KILN_RETURN_NOT_OK(FlushLocked());
     store_->DiscardPending();
     store_.reset();  // releases the writer lock
     parquet_ = nullptr;

@@ -38,7 +38,7 @@ from kiln.world.reference._common import (
     to_table,
     types_equal,
 )
-from kiln.world.reference.faults import FaultPlan, InjectedInternalError
+from kiln.world.reference.faults import FaultPlan
 from kiln.world.reference.memory_store import MemoryWorldStore
 from kiln.world.reference.parquet_store import ParquetWorldStore
 from kiln.world.store import MemoryStore, ParquetStore
@@ -101,18 +101,18 @@ class _StagedRows:
 
     ``rows`` maps entity id -> global row position over ``chunks`` (component batches in the
     table's component schema). Python dicts keep insertion order and keep a key's position on
-    reassignment, which is exactly "last write wins, first position" (§3.4). While nothing
-    was replaced or removed (``dirty`` false) the staged rows are the plain concatenation of
-    the chunks, so materialising needs no gather."""
+    reassignment, which is exactly "last write wins, first position" (§3.4). Every put takes
+    a fresh position, so while every position is still referenced (``len(rows) == total``:
+    nothing was replaced or removed) the staged rows are the plain concatenation of the
+    chunks and materialising needs no gather."""
 
-    __slots__ = ("rows", "chunks", "id_chunks", "total", "dirty", "_cache")
+    __slots__ = ("rows", "chunks", "id_chunks", "total", "_cache")
 
     def __init__(self) -> None:
         self.rows: Dict[int, int] = {}
         self.chunks: List[pa.RecordBatch] = []
         self.id_chunks: List[np.ndarray] = []
         self.total = 0
-        self.dirty = False
         self._cache: Optional[Tuple[np.ndarray, pa.RecordBatch]] = None
 
     def __len__(self) -> int:
@@ -129,7 +129,6 @@ class _StagedRows:
             self.chunks.clear()
             self.id_chunks.clear()
             self.total = 0
-            self.dirty = False
         base = self.total
         self.chunks.append(comp)
         self.id_chunks.append(ids)
@@ -140,14 +139,11 @@ class _StagedRows:
         return base
 
     def put(self, eid: int, pos: int) -> None:
-        if eid in self.rows:
-            self.dirty = True
         self.rows[eid] = pos
         self._cache = None
 
     def remove(self, eid: int) -> None:
         del self.rows[eid]
-        self.dirty = True
         self._cache = None
 
     def materialize(self, comp_schema: pa.Schema) -> Tuple[np.ndarray, pa.RecordBatch]:
@@ -155,7 +151,7 @@ class _StagedRows:
             return self._cache
         if not self.rows:
             out = (np.empty(0, np.int32), empty_batch(comp_schema))
-        elif not self.dirty and len(self.rows) == self.total:
+        elif len(self.rows) == self.total:
             ids = self.id_chunks[0] if len(self.id_chunks) == 1 else np.concatenate(self.id_chunks)
             comp = self.chunks[0] if len(self.chunks) == 1 else pa.concat_batches(self.chunks)
             out = (ids, comp)
@@ -552,15 +548,20 @@ class ReferenceKernel:
                     )
             self._install_table(name, full)
 
+    def _table_arg(self, name) -> str:
+        if not isinstance(name, str):
+            raise self._err(158, f"table name must be a string, got {type(name).__name__}")
+        return name
+
     def table_schema(self, name: str) -> pa.Schema:
         self._require_open()
-        schema = self._tables.get(name)
+        schema = self._tables.get(self._table_arg(name))
         if schema is None:
             raise self._err(150, f"unknown table {name}", table=name if isinstance(name, str) else None)
         return schema
 
     def _schema_or_150(self, name: str) -> pa.Schema:
-        schema = self._tables.get(name)
+        schema = self._tables.get(self._table_arg(name))
         if schema is None:
             problem = name_problem(name, "table")
             if problem:
@@ -655,7 +656,10 @@ class ReferenceKernel:
         return pa.RecordBatch.from_arrays(cols, schema=self._comp_schemas[table])
 
     def _ids_arg(self, ids) -> np.ndarray:
-        arr = np.asarray(ids)
+        try:
+            arr = np.asarray(ids)
+        except (OverflowError, ValueError, TypeError) as exc:
+            raise self._err(8, f"entity ids must be a 1-D integer array: {exc}") from exc
         if arr.ndim == 0:
             arr = arr.reshape(1)
         if arr.ndim != 1:
@@ -664,6 +668,8 @@ class ReferenceKernel:
             return np.empty(0, np.int64)
         if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
             raise self._err(8, f"entity ids must be integers, got dtype {arr.dtype}")
+        if np.issubdtype(arr.dtype, np.unsignedinteger):
+            arr = np.minimum(arr, 2**40)  # anything above Int32 is invalid anyway; avoid wrapping
         return arr.astype(np.int64, copy=False)
 
     # ------------------------------------------------------------------ spawns, despawns, migration
@@ -1120,7 +1126,7 @@ class ReferenceKernel:
             raise self._err(104, "step_begin called while a step of this world runs", table=table)
         with self._boundary():
             self._checkpoint()
-            if table not in self._tables:
+            if self._table_arg(table) not in self._tables:
                 problem = name_problem(table, "table")
                 if problem:
                     raise self._err(158, problem)
@@ -1175,6 +1181,7 @@ class ReferenceKernel:
     def step_commit(self, table: str, batch: pa.RecordBatch) -> Optional[dict]:
         self._require_open()
         self._require_not_poisoned()
+        self._table_arg(table)
         ep = self._epoch
         if ep is None:
             raise self._err(101, "step_commit without an open epoch", table=table)
@@ -1217,6 +1224,7 @@ class ReferenceKernel:
 
     def step_abort(self, table: str) -> None:
         self._require_open()
+        self._table_arg(table)
         ep = self._epoch
         if ep is None:
             raise self._err(101, "step_abort without an open epoch", table=table)

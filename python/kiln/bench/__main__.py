@@ -1,0 +1,5 @@
+import sys
+
+from kiln.bench.cli import main
+
+sys.exit(main())
