@@ -72,7 +72,7 @@ def _pv(xs):
     return pa.RecordBatch.from_arrays([pa.array(xs, _F64), pa.array([0.0] * n, _F64), pa.array([1.0] * n, _F64),
                                        pa.array([0.5] * n, _F64)], schema=_PV)
 
-def setup(k):
+def setup_world(k):
     for t in TABLES:
         k.register_table(t, _PV)
     k.add_movement(1.0, 0)
@@ -106,7 +106,7 @@ import kiln.world.reference as ref
 {scenario}
 from kiln.world.store import ParquetStore
 k = ref.ReferenceKernel(world_id="cw", run_id="cr", store=ParquetStore(root, flush_every_ticks=k_flush), namespace="ns")
-setup(k)
+setup_world(k)
 run(k, 0, crash_tick)
 mutate(k, crash_tick)
 if plan == "kill":
@@ -131,7 +131,7 @@ def run_child(tmp_path, root, plan, k_flush=1, crash_tick=3):
 def uninterrupted(tmp_path_factory):
     root = tmp_path_factory.mktemp("uninterrupted")
     k = ReferenceKernel(world_id="cw", run_id="cr", store=ParquetStore(root), namespace="ns")
-    setup(k)  # noqa: F821
+    setup_world(k)  # noqa: F821
     run(k, 0, 8)  # noqa: F821
     out = {t: full_ledger(k, t) for t in TABLES}  # noqa: F821
     k.close()
@@ -167,7 +167,7 @@ def test_crash_points_recover_to_whole_ticks(tmp_path, uninterrupted, point, pla
     assert log_files(root) == [f"{world_key('cw', 'cr')}/{committed:010d}.done"]
     for t in TABLES:  # noqa: F821
         assert duck_ticks(root, t) == list(range(committed + 1)), t
-    setup(k)  # noqa: F821  (processors are not persisted; tables re-register idempotently)
+    setup_world(k)  # noqa: F821  (processors are not persisted; tables re-register idempotently)
     run(k, committed + 1, 8)  # noqa: F821
     for t in TABLES:  # noqa: F821
         assert full_ledger(k, t) == uninterrupted[t], t
@@ -182,7 +182,7 @@ def test_crash_before_flush_loses_only_unflushed_ticks(tmp_path, uninterrupted):
     assert k.info()["tick"] == 3
     for t in TABLES:  # noqa: F821
         assert duck_ticks(root, t) == [0, 1, 2]
-    setup(k)  # noqa: F821
+    setup_world(k)  # noqa: F821
     run(k, 3, 8)  # noqa: F821
     k.flush()
     for t in TABLES:  # noqa: F821
@@ -197,7 +197,7 @@ def test_layout_names_and_invisible_temps(tmp_path):
     """Item 28: part names; staged files never match *.parquet globs or dataset discovery."""
     root = tmp_path / "store"
     k = open_world(root)
-    setup(k)  # noqa: F821
+    setup_world(k)  # noqa: F821
     run(k, 0, 2)  # noqa: F821
     for t in TABLES:  # noqa: F821
         names = parts(root, t)
@@ -267,7 +267,7 @@ def test_large_parts_split_row_groups(tmp_path):
 def test_commit_record_fields(tmp_path):
     root = tmp_path / "store"
     k = open_world(root, flush_every_ticks=2)
-    setup(k)  # noqa: F821
+    setup_world(k)  # noqa: F821
     run(k, 0, 4)  # noqa: F821
     (rec_name,) = log_files(root)
     assert rec_name.endswith("/0000000003.done")
@@ -293,11 +293,11 @@ def test_resume_restores_state_and_continues(tmp_path):
     of live tables are opened; unstepped mutations are gone; continuation is identical."""
     root, root2 = tmp_path / "a", tmp_path / "b"
     full = open_world(root2)
-    setup(full)  # noqa: F821
+    setup_world(full)  # noqa: F821
     run(full, 0, 8)  # noqa: F821
 
     k = open_world(root)
-    setup(k)  # noqa: F821
+    setup_world(k)  # noqa: F821
     k.register_table("c_empty", PV)
     run(k, 0, 6)  # noqa: F821  (live after tick 5: a_pv {5}, b_pv {1, 4, 6, 7})
     k.despawn(ids(5))  # a_pv's last entity: its tick-6 part holds only a tombstone
@@ -336,7 +336,7 @@ def test_resume_restores_state_and_continues(tmp_path):
     for t in range(8):
         k = open_world(root3, open_mode="create_or_resume")
         assert k.info()["tick"] == t
-        setup(k)  # noqa: F821
+        setup_world(k)  # noqa: F821
         run(k, t, t + 1)  # noqa: F821
         k.close()
     k = open_world(root3, open_mode="resume")
@@ -350,7 +350,7 @@ def test_resume_without_run_id_and_open_modes(tmp_path):
     """Item 30 plus run discovery: 203, 205, 206."""
     root = tmp_path / "store"
     k = open_world(root, world_id="w", run_id="r1")
-    setup(k)  # noqa: F821
+    setup_world(k)  # noqa: F821
     run(k, 0, 1)  # noqa: F821
     with pytest.raises(Exception) as e:
         open_world(root, world_id="w", run_id="r1", open_mode="resume")
@@ -381,7 +381,7 @@ def test_resume_without_run_id_and_open_modes(tmp_path):
 def test_corrupt_store_is_reported_without_deleting(tmp_path):
     root = tmp_path / "store"
     k = open_world(root)
-    setup(k)  # noqa: F821
+    setup_world(k)  # noqa: F821
     run(k, 0, 2)  # noqa: F821
     k.close()
     logdir = os.path.dirname(os.path.join(str(root), "ns", "_kiln", "log", log_files(root)[0]))
@@ -474,7 +474,7 @@ def test_flush_every_ticks(tmp_path):
     k1 = open_world(r1)
     k3 = open_world(r3, flush_every_ticks=3)
     for k in (k1, k3):
-        setup(k)  # noqa: F821
+        setup_world(k)  # noqa: F821
         run(k, 0, 10)  # noqa: F821
     for t in TABLES:  # noqa: F821
         assert len(parts(r3, t)) == 3  # ticks 0-2, 3-5, 6-8; tick 9 pending
@@ -501,7 +501,7 @@ def test_read_ledger_hides_partial_tick_until_recovery(tmp_path):
     """Item 37 and recover()."""
     root = tmp_path / "store"
     k = open_world(root)
-    setup(k)  # noqa: F821
+    setup_world(k)  # noqa: F821
     run(k, 0, 2)  # noqa: F821
     k.set_fault_plan("fail:publish:b_pv")
     with pytest.raises(Exception) as e:
@@ -544,7 +544,7 @@ def test_stored_schema_conflict(tmp_path):
 def test_durability_fsync_and_unusable_namespace(tmp_path):
     root = tmp_path / "store"
     k = open_world(root, durability="fsync")
-    setup(k)  # noqa: F821
+    setup_world(k)  # noqa: F821
     run(k, 0, 3)  # noqa: F821
     assert duck_ticks(root, "a_pv") == [0, 1, 2]
     k.close()
@@ -596,7 +596,7 @@ def test_reference_runs_with_the_native_extension_blocked(tmp_path):
         {SCENARIO!r}
         exec({SCENARIO!r})
         k = ref.ReferenceKernel(world_id="w", run_id="r", store=ParquetStore({str(tmp_path / 's')!r}), namespace="ns")
-        setup(k)
+        setup_world(k)
         run(k, 0, 3)
         assert "kiln._kiln" not in sys.modules
         print(k.query("a_pv", ticks=[2]).num_rows)
