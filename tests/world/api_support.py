@@ -20,7 +20,7 @@ import pytest
 import kiln
 import kiln.world as kw
 
-#: Backends every API scenario runs on (the lead adds "native" once the extension builds).
+#: Backends every API scenario runs on.
 BACKENDS = ["native", "reference"]
 #: Store settings of the scenarios: memory, Parquet one part per tick, Parquet three ticks per part.
 STORE_KINDS = ["memory", "parquet", "parquet_k3"]

@@ -142,7 +142,9 @@ Status WriteParquetFile(const std::string& path, const arrow::Table& data, const
     }
   }
   auto props = builder.build();
-  auto arrow_props = parquet::ArrowWriterProperties::Builder().store_schema()->build();
+  // Non-compliant nested types keep list child names as given, so schemas round-trip exactly.
+  auto arrow_props =
+      parquet::ArrowWriterProperties::Builder().store_schema()->disable_compliant_nested_types()->build();
   auto out_res = arrow::io::FileOutputStream::Open(path);
   if (!out_res.ok()) return FromArrowIo(out_res.status(), path);
   auto out = *out_res;

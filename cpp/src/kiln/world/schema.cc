@@ -61,37 +61,49 @@ bool SchemasEqual(const arrow::Schema& a, const arrow::Schema& b) { return a.Equ
 Result<std::shared_ptr<arrow::RecordBatch>> ConformComponentBatch(const arrow::Schema& table_schema,
                                                                    const arrow::RecordBatch& batch,
                                                                    const std::string& table) {
+  // Order (both kernels): names first (base or duplicate → 156, missing → 154, unknown → 156),
+  // then types (155), then nulls (157).
   const auto& in_schema = *batch.schema();
-  arrow::FieldVector fields;
-  arrow::ArrayVector columns;
-  for (int i = kBaseColumns; i < table_schema.num_fields(); ++i) {
-    const auto& field = table_schema.field(i);
-    int idx = in_schema.GetFieldIndex(field->name());
-    if (idx < 0) {
-      return Error(Code::ARCT_ERR_MISSING_COLUMN,
-                   "input batch lacks column '" + field->name() + "' of table " + table);
-    }
-    const auto& col = batch.column(idx);
-    if (!col->type()->Equals(*field->type())) {
-      return Error(Code::ARCT_ERR_COLUMN_TYPE, "column '" + field->name() + "' of table " + table + " must be " +
-                                                   field->type()->ToString() + ", got " + col->type()->ToString());
-    }
-    if (!field->nullable() && col->null_count() > 0) {
-      int64_t row = 0;
-      while (row < col->length() && col->IsValid(row)) ++row;
-      return Error(Code::ARCT_ERR_NULL_VALUE, "column '" + field->name() + "' of table " + table +
-                                                  " is non-nullable but has a null in row " + std::to_string(row));
-    }
-    fields.push_back(field);
-    columns.push_back(col);
-  }
+  std::unordered_set<std::string> names;
   for (const auto& f : in_schema.fields()) {
     if (IsBaseName(f->name()))
       return Error(Code::ARCT_ERR_UNEXPECTED_COLUMN,
                    "input batch has base column '" + f->name() + "'; only the kernel writes base columns");
+  }
+  for (const auto& f : in_schema.fields()) {
+    if (!names.insert(f->name()).second)
+      return Error(Code::ARCT_ERR_UNEXPECTED_COLUMN, "column '" + f->name() + "' appears twice in the batch");
+  }
+  for (int i = kBaseColumns; i < table_schema.num_fields(); ++i) {
+    if (!names.count(table_schema.field(i)->name()))
+      return Error(Code::ARCT_ERR_MISSING_COLUMN,
+                   "input batch lacks column '" + table_schema.field(i)->name() + "' of table " + table);
+  }
+  for (const auto& f : in_schema.fields()) {
     if (table_schema.GetFieldIndex(f->name()) < 0)
       return Error(Code::ARCT_ERR_UNEXPECTED_COLUMN,
                    "input batch has column '" + f->name() + "', which table " + table + " does not have");
+  }
+  arrow::FieldVector fields;
+  arrow::ArrayVector columns;
+  for (int i = kBaseColumns; i < table_schema.num_fields(); ++i) {
+    const auto& field = table_schema.field(i);
+    const auto& col = batch.column(in_schema.GetFieldIndex(field->name()));
+    if (!col->type()->Equals(*field->type())) {
+      return Error(Code::ARCT_ERR_COLUMN_TYPE, "column '" + field->name() + "' of table " + table + " must be " +
+                                                   field->type()->ToString() + ", got " + col->type()->ToString());
+    }
+    fields.push_back(field);
+    columns.push_back(col);
+  }
+  for (std::size_t k = 0; k < fields.size(); ++k) {
+    const auto& col = columns[k];
+    if (!fields[k]->nullable() && col->null_count() > 0) {
+      int64_t row = 0;
+      while (row < col->length() && col->IsValid(row)) ++row;
+      return Error(Code::ARCT_ERR_NULL_VALUE, "column '" + fields[k]->name() + "' of table " + table +
+                                                  " is non-nullable but has a null in row " + std::to_string(row));
+    }
   }
   return arrow::RecordBatch::Make(arrow::schema(std::move(fields)), batch.num_rows(), std::move(columns));
 }

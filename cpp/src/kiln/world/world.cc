@@ -206,6 +206,13 @@ Status World::Poison(const Status& cause) {
   return Context(cause);
 }
 
+void World::InternalCheckpoint() {
+  // The fault plan's `internal` point: every state-changing call passes here once.
+  if (faults_.ShouldFail(core::FaultPoint::kInternal))
+    throw std::runtime_error("injected internal fault (fault plan fail:internal)");
+  faults_.AfterSuccess(core::FaultPoint::kInternal);
+}
+
 Status World::CheckMutable() const {
   if (closed_) return Error(Code::ARCT_ERR_BAD_HANDLE, "the world is closed");
   if (state_ == WorldState::kPoisonedPartialTick)
@@ -268,6 +275,7 @@ Status World::RegisterTable(const std::string& name, const std::shared_ptr<arrow
   std::lock_guard<std::mutex> lock(mu_);
   return Guarded([&]() -> Status {
     KILN_RETURN_NOT_OK(CheckMutable());
+    InternalCheckpoint();
     KILN_RETURN_NOT_OK(Context(ValidateTableName(name, "table"), name));
     auto normalized = NormalizeTableSchema(schema);
     if (!normalized.ok()) return Context(normalized.status(), name);
@@ -343,6 +351,7 @@ Result<std::vector<std::int32_t>> World::Spawn(const std::string& table,
   std::lock_guard<std::mutex> lock(mu_);
   return Guarded([&]() -> Result<std::vector<std::int32_t>> {
     KILN_RETURN_NOT_OK(CheckMutable());
+    InternalCheckpoint();
     KILN_ASSIGN_OR_RETURN(TableState * t, FindTable(table));
     auto rows = ConformComponentBatch(*t->schema, *batch, table);
     if (!rows.ok()) return Context(rows.status(), table);
@@ -368,6 +377,7 @@ Status World::SpawnWithIds(const std::string& table, const std::shared_ptr<arrow
   std::lock_guard<std::mutex> lock(mu_);
   return Guarded([&]() -> Status {
     KILN_RETURN_NOT_OK(CheckMutable());
+    InternalCheckpoint();
     KILN_ASSIGN_OR_RETURN(TableState * t, FindTable(table));
     auto rows = ConformComponentBatch(*t->schema, *batch, table);
     if (!rows.ok()) return Context(rows.status(), table);
@@ -421,6 +431,7 @@ Result<std::int32_t> World::ReserveIds(std::int32_t n) {
       return Context(Error(Code::ARCT_ERR_PARTIAL_TICK, "the world is poisoned by a partially published tick; reopen it"));
     if (state_ == WorldState::kPoisonedInternal)
       return Context(Error(Code::ARCT_ERR_WORLD_POISONED, "the world is poisoned by an earlier internal error"));
+    InternalCheckpoint();
     if (n < 1) return Context(Error(Code::ARCT_ERR_INVALID_ARGUMENT, "reserve_ids needs n >= 1, got " + std::to_string(n)));
     if (static_cast<std::int64_t>(n) > static_cast<std::int64_t>(INT32_MAX) - next_entity_id_ + 1)
       return Context(Error(Code::ARCT_ERR_ENTITY_IDS_EXHAUSTED,
@@ -435,6 +446,7 @@ Status World::Despawn(const std::int32_t* ids, std::int64_t n) {
   std::lock_guard<std::mutex> lock(mu_);
   return Guarded([&]() -> Status {
     KILN_RETURN_NOT_OK(CheckMutable());
+    InternalCheckpoint();
     for (std::int64_t i = 0; i < n; ++i) {
       if (!entities_.count(ids[i]))
         return Context(Error(Code::ARCT_ERR_UNKNOWN_ENTITY, "entity " + std::to_string(ids[i]) + " is not registered"),
@@ -461,6 +473,7 @@ Status World::Migrate(const std::string& table, const std::shared_ptr<arrow::Rec
   std::lock_guard<std::mutex> lock(mu_);
   return Guarded([&]() -> Status {
     KILN_RETURN_NOT_OK(CheckMutable());
+    InternalCheckpoint();
     KILN_ASSIGN_OR_RETURN(TableState * t, FindTable(table));
     auto rows = ConformComponentBatch(*t->schema, *batch, table);
     if (!rows.ok()) return Context(rows.status(), table);
@@ -504,6 +517,7 @@ Result<std::int32_t> World::AddMovement(double dt, std::int32_t priority) {
   std::lock_guard<std::mutex> lock(mu_);
   return Guarded([&]() -> Result<std::int32_t> {
     KILN_RETURN_NOT_OK(CheckMutable());
+    InternalCheckpoint();
     auto m = Movement::Make(dt, priority);
     if (!m.ok()) return Context(m.status());
     std::int32_t id = next_processor_id_++;
@@ -516,6 +530,7 @@ Status World::RemoveProcessor(std::int32_t id) {
   std::lock_guard<std::mutex> lock(mu_);
   return Guarded([&]() -> Status {
     KILN_RETURN_NOT_OK(CheckMutable());
+    InternalCheckpoint();
     auto it = std::find_if(processors_.begin(), processors_.end(), [&](const auto& p) { return p.id == id; });
     if (it == processors_.end())
       return Context(Error(Code::ARCT_ERR_UNKNOWN_PROCESSOR, "processor " + std::to_string(id) + " is not registered"));
@@ -576,7 +591,6 @@ Result<std::shared_ptr<arrow::RecordBatch>> World::RunChain(TableState& t, std::
                    [](const auto* a, const auto* b) { return a->processor->priority() < b->processor->priority(); });
   ProcessContext ctx{world_id_, run_id_, tick, t.name};
   for (const auto* e : chain) {
-    if (faults_.ShouldFail(core::FaultPoint::kInternal)) throw std::runtime_error("injected internal fault");
     auto out = e->processor->Process(batch, ctx);
     if (!out.ok()) {
       Status st = out.status();
@@ -720,6 +734,7 @@ Result<StepProfile> World::Step() {
   stepping_ = true;
   auto out = Guarded([&]() -> Result<StepProfile> {
     KILN_RETURN_NOT_OK(CheckSteppable());
+    InternalCheckpoint();
     KILN_RETURN_NOT_OK(RetryFailedFlush());
     return StepLocked();
   });
@@ -758,10 +773,9 @@ Status World::Run(std::int32_t n, std::int32_t* ticks_done, StepProfile* total) 
 Result<std::shared_ptr<arrow::RecordBatch>> World::StepBegin(const std::string& table) {
   std::lock_guard<std::mutex> lock(mu_);
   return Guarded([&]() -> Result<std::shared_ptr<arrow::RecordBatch>> {
-    if (!epoch_) {
-      KILN_RETURN_NOT_OK(CheckSteppable());
-      KILN_RETURN_NOT_OK(RetryFailedFlush());
-    }
+    if (!epoch_) KILN_RETURN_NOT_OK(CheckSteppable());
+    InternalCheckpoint();
+    if (!epoch_) KILN_RETURN_NOT_OK(RetryFailedFlush());
     KILN_ASSIGN_OR_RETURN(TableState * t, FindTable(table));
     if (!epoch_) {
       Epoch e;
@@ -791,6 +805,7 @@ Result<std::optional<StepProfile>> World::StepCommit(const std::string& table,
     auto it = epoch_->inputs.find(table);
     if (it == epoch_->inputs.end())
       return Context(Error(Code::ARCT_ERR_STEP_TABLE_MISMATCH, "table " + table + " is not in flight in this epoch"), table);
+    InternalCheckpoint();
     TableState* t = &tables_.at(table);
     auto checked = CheckProcessedBatch(t->schema, *it->second, *processed, "split-step commit");
     if (!checked.ok()) {
@@ -911,7 +926,9 @@ Status World::Close(bool discard_unflushed) {
   std::lock_guard<std::mutex> lock(mu_);
   return Guarded([&]() -> Status {
     if (closed_) return Status::OK();
-    if (epoch_) return Context(Error(Code::ARCT_ERR_WORLD_BUSY, "cannot close while a split-step epoch is open"));
+    if (epoch_ && !discard_unflushed)
+      return Context(Error(Code::ARCT_ERR_WORLD_BUSY, "cannot close while a split-step epoch is open"));
+    epoch_.reset();
     // discard: unflushed ticks are dropped without writing them (Python's close(discard=True)).
     if (state_ == WorldState::kReady && !discard_unflushed) KILN_RETURN_NOT_OK(FlushLocked());
     store_->DiscardPending();

@@ -162,6 +162,7 @@ class World {
   };
 
   World() = default;
+  void InternalCheckpoint();        // fault point `internal` (throws when armed)
   Status CheckMutable() const;       // poisoned → 103/105; epoch/step running → 104
   Status CheckSteppable() const;     // poisoned → 103/105; epoch → 100
   Status Poison(const Status& cause);

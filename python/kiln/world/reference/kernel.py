@@ -588,8 +588,14 @@ class ReferenceKernel:
     def registry(self) -> pa.RecordBatch:
         self._require_open()
         n = len(self._registry)
+        # Non-nullable like the native kernel's registry (§7.5 leaves nullability open; the
+        # columns never hold nulls, and parity compares schemas exactly).
         schema = pa.schema(
-            [pa.field("entity_id", pa.int32()), pa.field("table", pa.string()), pa.field("staged", pa.bool_())]
+            [
+                pa.field("entity_id", pa.int32(), nullable=False),
+                pa.field("table", pa.string(), nullable=False),
+                pa.field("staged", pa.bool_(), nullable=False),
+            ]
         )
         if n == 0:
             return empty_batch(schema)
