@@ -24,7 +24,17 @@ import kiln
 import kiln.world as kw
 
 from api_support import Counter, Health, Label, Marker, Position, Velocity, add_one
-from parity_support import STORE_KINDS, Lockstep, LockstepError, Worlds, ledger, run_scenario
+from parity_support import (
+    STORE_KINDS,
+    Lockstep,
+    LockstepError,
+    Worlds,
+    assert_same_ledger_table,
+    assert_same_table,
+    make_store,
+    ledger,
+    run_scenario,
+)
 
 
 # -- components and processors of the scenarios (component names are process-wide) -------------
@@ -672,3 +682,450 @@ def _params():
 @pytest.mark.parametrize("scenario, kind", _params())
 def test_scenario(scenario, kind, tmp_path):
     run_scenario(scenario, kind, tmp_path)
+
+
+# -- item 65: a store written by either backend is resumed by the other ---------------------------
+
+class _Decay(kw.Processor):
+    components = (Health,)
+    priority = 1
+    name = "decay"
+
+    def process(self, batch, ctx):
+        return kw.replace(batch, health__hp=pc.multiply(batch["health__hp"], 0.5))
+
+
+def _resume_processors(ls: Lockstep) -> None:
+    ls.add_processor(add_one)
+    ls.add_processor(kw.Movement(dt=0.25, priority=-1))
+    ls.add_processor(_Decay())
+
+
+def _resume_part1(ls: Lockstep) -> None:
+    _resume_processors(ls)
+    ls.spawn_batch({Position: {"x": np.linspace(-1.0, 1.0, 4), "y": [0.0, -0.0, 1e-300, 3.0]},
+                    Velocity: {"dx": 0.1, "dy": [1.0, 2.0, 3.0, float("inf")]}})
+    ls.spawn(pos(1.0), Health(9.0))
+    ls.spawn(ParityRich(score=None, tags=[3], small=2.5, vec=[float("nan"), 0.0, -0.0], note=None))
+    ls.spawn(Marker())
+    r = ls.reserve_ids(3)
+    ls.spawn_reserved(r[1], Label("reserved"), Counter(-5))
+    ls.run(2)
+    ls.despawn(1)
+    ls.add_components(2, Health(4.0))
+    ls.update(5, pos(-3.0, -3.0))
+    ls.remove_components(5, Health)
+    ls.spawn()
+    ls.run(2)
+
+
+def _resume_part2(ls: Lockstep) -> None:
+    ls.spawn(pos(10.0), Velocity(-1.0, 0.5))
+    ls.despawn(6)
+    ls.run(2)
+    ls.add_components(3, Marker())
+    ls.update(2, Health(100.0))
+    ls.run(3)
+
+
+@pytest.mark.parametrize("kind", ["parquet", "parquet_k3"])
+def test_store_written_by_either_backend_resumes_on_the_other(kind, tmp_path):
+    worlds = Worlds(kind, tmp_path)
+    try:
+        straight = worlds.create(tag="-straight")
+        _resume_part1(straight)
+        _resume_part2(straight)
+
+        ls = worlds.create()
+        _resume_part1(ls)
+        before = {
+            "tick": ls.tick,
+            "next_entity_id": ls.next_entity_id,
+            "registry": ls.call("registry"),
+            "live": ls.call("live_tables"),
+        }
+        ls.close()
+        # "native" below is the native kernel on the store the reference wrote, and vice versa.
+        cross = worlds.cross_open()
+        assert (cross.tick, cross.next_entity_id) == (before["tick"], before["next_entity_id"])
+        assert_same_table(cross.call("registry"), before["registry"], "registry after resume")
+        live = cross.call("live_tables")
+        assert list(live) == list(before["live"])
+        for name in live:
+            assert_same_table(live[name], before["live"][name], f"live table {name} after resume")
+        _resume_processors(cross)
+        _resume_part2(cross)
+        cross.check_state("cross-resumed final")
+        # Identical continuation: the cross-resumed ledgers equal the uninterrupted one.
+        full, resumed = ledger(straight.native), ledger(cross.native)
+        assert list(full) == list(resumed)
+        for name in full:
+            assert_same_ledger_table(full[name], resumed[name], f"uninterrupted vs cross-resumed, table {name}")
+        worlds.finish()
+    finally:
+        for pair in worlds.pairs:
+            for w in pair.worlds.values():
+                try:
+                    w.close(discard=True)
+                except Exception:  # noqa: BLE001
+                    pass
+
+
+# -- item 64: the randomised state machine --------------------------------------------------------
+
+from hypothesis import HealthCheck, settings, strategies as st  # noqa: E402
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule  # noqa: E402
+
+FULL_PROFILE = os.environ.get("KILN_FULL_PROFILE") == "1"
+
+_FLOATS = st.one_of(
+    st.sampled_from([0.0, -0.0, 1.0, -1.5, 0.1, 1e308, -1e-310, float("inf"), float("-inf"), float("nan")]),
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+)
+_INTS = st.one_of(st.integers(-3, 3), st.integers(-(2**63), 2**63 - 1))
+_TEXT = st.sampled_from(["", "a", "boom", "ünï", "x" * 40])
+
+
+def _instance(cls: type, draw) -> Any:
+    if cls is Position:
+        return Position(draw(_FLOATS), draw(_FLOATS))
+    if cls is Velocity:
+        return Velocity(draw(_FLOATS), draw(_FLOATS))
+    if cls is Health:
+        return Health(draw(_FLOATS))
+    if cls is Counter:
+        return Counter(draw(_INTS))
+    if cls is Marker:
+        return Marker()
+    if cls is Label:
+        return Label(draw(_TEXT))
+    if cls is ParityRich:
+        return ParityRich(score=draw(st.none() | _FLOATS), tags=draw(st.lists(_INTS, max_size=3)),
+                          small=draw(st.sampled_from([0.0, 0.1, -2.5, 3.25, float("nan")])),
+                          vec=draw(st.lists(_FLOATS, min_size=3, max_size=3)),
+                          note=draw(st.none() | _TEXT))
+    raise AssertionError(cls)
+
+
+_CLASSES = (Position, Velocity, Health, Counter, Marker, Label, ParityRich)
+_SIGNATURES = st.lists(st.sampled_from(_CLASSES), unique=True, max_size=3)
+
+
+def _columns(cls: type, n: int, draw) -> dict:
+    """Form-1 spawn_batch columns of ``n`` rows (one field may use its default or a scalar)."""
+    if cls is Marker:
+        return {}
+    if cls is ParityRich:
+        rows = [_instance(ParityRich, draw) for _ in range(n)]
+        return {f: [getattr(r, f) for r in rows] for f in ("score", "tags", "small", "vec", "note")}
+    if cls in (Position, Velocity):
+        names = ("x", "y") if cls is Position else ("dx", "dy")
+        return {names[0]: [draw(_FLOATS) for _ in range(n)], names[1]: draw(_FLOATS)}
+    if cls is Health:
+        return {} if draw(st.booleans()) else {"hp": [draw(_FLOATS) for _ in range(n)]}
+    if cls is Counter:
+        return {"value": [draw(_INTS) for _ in range(n)]}
+    if cls is Label:
+        return {"text": [draw(_TEXT) for _ in range(n)]}
+    raise AssertionError(cls)
+
+
+# The fixed processor menu. Instances are shared by both worlds, so they are stateless.
+
+@kw.processor(Health, priority=1, name="halve_hp")
+def _halve_hp(batch, ctx):
+    return kw.replace(batch, health__hp=pc.multiply(batch["health__hp"], 0.5))
+
+
+@kw.processor(Counter, name="count")
+def _count(batch, ctx):
+    return kw.replace(batch, counter__value=pc.add(batch["counter__value"], 1))
+
+
+@kw.processor(Health, priority=2, name="reaper")
+def _reaper(batch, ctx):
+    """ctx commands: despawn active rows with hp < 1, spawn a Counter per reaped entity."""
+    active = batch.filter(batch["is_active"])
+    dead = active.filter(pc.less(active["health__hp"], 1.0))["entity_id"]
+    if len(dead):
+        ctx.despawn(dead.to_numpy())
+        ctx.spawn_batch({Counter: {"value": dead.cast(pa.int64())}})
+    return batch
+
+
+@kw.processor(Marker, priority=-2, name="tagger")
+def _tagger(batch, ctx):
+    """ctx commands: add a Label to active Marker rows without one, remove it from those with."""
+    active = batch.filter(batch["is_active"])["entity_id"]
+    if len(active):
+        if "label__text" in batch.schema.names:
+            ctx.remove_components(active.to_numpy(), Label)
+        else:
+            ctx.add_components(active.to_numpy(), Label(f"t{ctx.tick}"))
+    return batch
+
+
+@kw.processor(Label, name="bomb")
+def _bomb(batch, ctx):
+    if "boom" in batch.filter(batch["is_active"])["label__text"].to_pylist():
+        raise RuntimeError("boom")
+    return batch
+
+
+@kw.processor(ParityRich, name="shrinker")
+def _shrinker(batch, ctx):
+    """Violates the processed-batch contract (302) when it sees more than one row."""
+    return batch.slice(1) if batch.num_rows > 1 else batch
+
+
+MENU: dict[str, Any] = {
+    "add_one": add_one,
+    "movement": kw.Movement(dt=0.5),
+    "movement_early": kw.Movement(dt=-0.25, priority=-1),
+    "halve_hp": _halve_hp,
+    "count": _count,
+    "reaper": _reaper,
+    "tagger": _tagger,
+    "bomb": _bomb,
+    "shrinker": _shrinker,
+}
+
+
+class ParityMachine(RuleBasedStateMachine):
+    """Random API sequences on both backends in lock-step (§9.2); the harness checks every call,
+    the invariants below the state after every rule."""
+
+    store_kind = "memory"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ls: Optional[Lockstep] = None
+        self.issued: list[int] = []  # every id handed out (spawned or reserved)
+        self.tmp: Optional[str] = None
+
+    @initialize()
+    def open_worlds(self) -> None:
+        import tempfile
+
+        if self.store_kind != "memory":
+            self.tmp = tempfile.mkdtemp(prefix="kiln-parity-")
+
+        worlds = {b: kw.World(store=make_store(self.store_kind, os.path.join(self.tmp, b) if self.tmp else None),
+                              namespace="parity", world_id="hyp-world", run_id="hyp-run", backend=b)
+                  for b in ("native", "reference")}
+        self.ls = Lockstep(worlds, label="[machine] ")
+
+    def teardown(self) -> None:
+        import shutil
+
+        if self.ls is not None:
+            try:
+                if not self.ls.closed:
+                    self.ls.finish()
+            finally:
+                for w in self.ls.worlds.values():
+                    try:
+                        w.close(discard=True)
+                    except Exception:  # noqa: BLE001
+                        pass
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _try(self, fn) -> Any:
+        """Run a lock-step call; a common error is fine (both backends agreed on it)."""
+        try:
+            return fn()
+        except LockstepError:
+            return None
+
+    def _registered(self) -> list[int]:
+        return self.ls.native.registry()["entity_id"].to_pylist()
+
+    def _groups(self) -> dict[str, list[int]]:
+        reg = self.ls.native.registry()
+        out: dict[str, list[int]] = {}
+        for e, t in zip(reg["entity_id"].to_pylist(), reg["table"].to_pylist()):
+            out.setdefault(t, []).append(e)
+        return out
+
+    def _bogus(self, data) -> list[int]:
+        """Ids that are unknown, invalid or duplicated (error paths)."""
+        pool = sorted(set(self._registered()[:3]) | set(self.issued[-3:]) | {0, -1, 10**6})
+        return data.draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3), label="bogus ids")
+
+    def _shape(self, ids: list[int], data) -> Any:
+        return ids[0] if len(ids) == 1 and data.draw(st.booleans(), label="scalar") else ids
+
+    def _ids(self, data) -> Any:
+        """Mostly distinct registered ids; sometimes bad ones."""
+        reg = self._registered()
+        if not reg or data.draw(st.integers(0, 9), label="bad?") == 0:
+            return self._shape(self._bogus(data), data)
+        ids = data.draw(st.lists(st.sampled_from(reg), unique=True, min_size=1, max_size=3), label="ids")
+        return self._shape(ids, data)
+
+    def _group(self, data) -> tuple[Any, tuple]:
+        """Distinct ids of one table and that table's component classes (or bad ids)."""
+        groups = self._groups()
+        if not groups or data.draw(st.integers(0, 9), label="bad?") == 0:
+            return self._shape(self._bogus(data), data), ()
+        table = data.draw(st.sampled_from(sorted(groups)), label="table")
+        ids = data.draw(st.lists(st.sampled_from(groups[table]), unique=True, min_size=1, max_size=3), label="ids")
+        classes = tuple(c for c in self.ls.native.tables()[table] if isinstance(c, type))
+        return self._shape(ids, data), classes
+
+    def _fresh(self, data, n: int) -> list[int]:
+        """Explicit ids for a spawn: mostly unused reservations and ids above the counter."""
+        reg = set(self._registered())
+        nxt = self.ls.native.next_entity_id
+        pool = sorted((set(self.issued[-6:]) - reg) | {nxt, nxt + 2})
+        if data.draw(st.integers(0, 9), label="bad?") == 0:
+            pool = sorted(set(pool) | {0, -2} | set(list(reg)[:2]))
+        return data.draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n), label="entity_ids")
+
+    def _note_ids(self, result: Any) -> None:
+        if result is None:
+            return
+        if isinstance(result, (int, np.integer)):
+            self.issued.append(int(result))
+        else:
+            self.issued.extend(int(e) for e in result)
+
+    # -- rules --------------------------------------------------------------------------------
+
+    @rule(data=st.data(), sig=_SIGNATURES)
+    def spawn(self, data, sig) -> None:
+        self._note_ids(self._try(lambda: self.ls.spawn(*[_instance(c, data.draw) for c in sig])))
+
+    @rule(data=st.data(), sig=_SIGNATURES.filter(bool), n=st.integers(0, 4), explicit=st.booleans())
+    def spawn_batch(self, data, sig, n, explicit) -> None:
+        columns = {c: _columns(c, n, data.draw) for c in sig}
+        ids = self._fresh(data, n) if explicit else None
+        result = self._try(lambda: self.ls.spawn_batch(columns, entity_ids=ids))
+        self._note_ids(result if ids is None else (None if result is None else ids))
+
+    @rule(data=st.data(), sig=_SIGNATURES)
+    def spawn_reserved(self, data, sig) -> None:
+        e = self._fresh(data, 1)[0]
+        self._try(lambda: self.ls.spawn_reserved(e, *[_instance(c, data.draw) for c in sig]))
+
+    @rule(n=st.sampled_from([1, 1, 2, 3, 0, -1]))
+    def reserve_ids(self, n) -> None:
+        self._note_ids(self._try(lambda: list(self.ls.reserve_ids(n))))
+
+    @rule(data=st.data())
+    def despawn(self, data) -> None:
+        self._try(lambda: self.ls.despawn(self._ids(data)))
+
+    @rule(data=st.data())
+    def update(self, data) -> None:
+        ids, classes = self._group(data)
+        chosen = data.draw(st.lists(st.sampled_from(classes), unique=True, min_size=1), label="update") \
+            if classes and data.draw(st.integers(0, 4), label="own?") else [data.draw(st.sampled_from(_CLASSES))]
+        self._try(lambda: self.ls.update(ids, *[_instance(c, data.draw) for c in chosen]))
+
+    @rule(data=st.data(), sig=_SIGNATURES.filter(bool))
+    def add_components(self, data, sig) -> None:
+        self._try(lambda: self.ls.add_components(self._ids(data), *[_instance(c, data.draw) for c in sig]))
+
+    @rule(data=st.data())
+    def remove_components(self, data) -> None:
+        ids, classes = self._group(data)
+        chosen = data.draw(st.lists(st.sampled_from(classes), unique=True, min_size=1), label="remove") \
+            if classes and data.draw(st.integers(0, 4), label="own?") else [data.draw(st.sampled_from(_CLASSES))]
+        self._try(lambda: self.ls.remove_components(ids, *chosen))
+
+    @rule(name=st.sampled_from(sorted(MENU)))
+    def add_processor(self, name) -> None:
+        self._try(lambda: self.ls.add_processor(MENU[name]))
+
+    @rule(data=st.data())
+    def remove_processor(self, data) -> None:
+        registered = [n for n, p in MENU.items() if any(q is p for q in self.ls.native.processors)]
+        name = data.draw(st.sampled_from(registered or sorted(MENU)), label="processor")
+        self._try(lambda: self.ls.remove_processor(MENU[name]))
+
+    @rule()
+    def step(self) -> None:
+        self._try(lambda: self.ls.step())
+        self.ls.check_state("[machine] after step")
+
+    @rule(n=st.integers(0, 3))
+    def run(self, n) -> None:
+        self._try(lambda: self.ls.run(n))
+        self.ls.check_state("[machine] after run")
+
+    @rule(data=st.data(), sig=st.lists(st.sampled_from(_CLASSES), unique=True, max_size=2),
+          how=st.sampled_from(["history", "query", "live", "scan"]))
+    def read(self, data, sig, how) -> None:
+        """Reads with random filters must agree too (§5.6, §8.6)."""
+        t = self.ls.native.tick
+        ticks = data.draw(st.one_of(
+            st.none(), st.integers(-1, t + 1), st.lists(st.integers(-1, t + 1), max_size=3),
+            st.builds(range, st.integers(-1, t + 1), st.integers(-1, t + 2)),
+            st.builds(range, st.integers(0, t), st.integers(0, t + 2), st.integers(2, 3))), label="ticks")
+        reg = self._registered()
+        ids = data.draw(st.none() | st.lists(st.sampled_from(reg + [0, 10**6]), max_size=3), label="entity_ids")
+        active = data.draw(st.booleans(), label="active_only")
+        if how == "live":
+            self._try(lambda: self.ls.call("live", *sig, entity_ids=ids))
+        elif how == "scan":
+            self._try(lambda: self.ls.each(
+                lambda w: w.scan(*sig, ticks=ticks, entity_ids=ids, active_only=active).to_table()))
+        else:
+            self._try(lambda: self.ls.call(how, *sig, ticks=ticks, entity_ids=ids, active_only=active))
+
+    @rule(plan=st.sampled_from(["fail:stage", "fail:record", "fail:publish", "fail:done", "fail:read",
+                                "fail:stage@2", "fail:publish@2", "fail:internal@3"]))
+    def fault(self, plan) -> None:
+        """Arm a store fault for the coming operations (errors and poisoning must agree)."""
+        self.ls.set_fault_plan(plan)
+
+    @rule()
+    def flush(self) -> None:
+        self._try(lambda: self.ls.flush())
+
+    @precondition(lambda self: self.store_kind != "memory")
+    @rule()
+    def reopen(self) -> None:
+        """Close both worlds and resume them (unstepped mutations are lost, §4)."""
+        menu = [n for n, p in MENU.items() if any(q is p for q in self.ls.native.processors)]
+        self.ls.set_fault_plan("")
+        try:
+            self.ls.close()
+        except LockstepError:  # a failed flush: both closed with discard
+            pass
+        worlds = {b: kw.World.open(make_store(self.store_kind, os.path.join(self.tmp, b)), "parity", "hyp-world",
+                                   "hyp-run", backend=b) for b in ("native", "reference")}
+        self.ls = Lockstep(worlds, label="[machine, resumed] ")
+        for name in menu:
+            self._try(lambda: self.ls.add_processor(MENU[name]))
+
+    @invariant()
+    def ids_unique(self) -> None:
+        if self.ls is not None:
+            reg = self._registered()
+            assert len(reg) == len(set(reg))
+
+
+_MACHINE_SETTINGS = settings(
+    max_examples=2000 if FULL_PROFILE else 200,
+    stateful_step_count=30,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
+
+
+class ParquetParityMachine(ParityMachine):
+    store_kind = "parquet_k3"
+
+
+TestParityMachine = ParityMachine.TestCase
+TestParityMachine.settings = _MACHINE_SETTINGS
+TestParquetParityMachine = ParquetParityMachine.TestCase
+TestParquetParityMachine.settings = settings(_MACHINE_SETTINGS, max_examples=200 if FULL_PROFILE else 20)

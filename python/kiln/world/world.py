@@ -240,8 +240,10 @@ class World:
         """Python processors never reach the kernel, so their changes check poisoning here (§3.8)."""
         info = self._kernel.info()
         if info["state"] == "poisoned_partial_tick":
+            # PartialTickError.tick is the partially published tick (§3.3), i.e. the last committed
+            # one; with flush_every_ticks > 1 the world's own tick is already past it.
             raise error_for(103, f"{what}: the world is poisoned by a partially published tick; reopen it "
-                                 f"to resume", tick=int(info["tick"]), **self._ids())
+                                 f"to resume", tick=int(info["last_committed_tick"]), **self._ids())
         if info["state"] == "poisoned_internal":
             raise error_for(105, f"{what}: the world is poisoned by an earlier internal error",
                             tick=int(info["tick"]), **self._ids())

@@ -15,8 +15,6 @@ Status ValidateTableName(std::string_view name, std::string_view what);
 /// world_id / run_id: non-empty valid UTF-8, at most 256 bytes, no NUL. 5 for bad UTF-8, 158 else.
 Status ValidateIdentity(std::string_view id, std::string_view what);
 
-bool IsValidUtf8(std::string_view s);
-
 /// First 32 hex digits of SHA-256(world_id + "\0" + run_id): the store's writer key.
 std::string WorldKey(std::string_view world_id, std::string_view run_id);
 

@@ -213,6 +213,17 @@ void World::InternalCheckpoint() {
   faults_.AfterSuccess(core::FaultPoint::kInternal);
 }
 
+Status World::RejectIfStepping() const {
+  if (stepping_.load())
+    return Error(Code::ARCT_ERR_MUTATION_DURING_STEP, "mutation while a step of this world is running");
+  return Status::OK();
+}
+
+void World::PoisonInternal(const Status& cause) {
+  std::lock_guard<std::mutex> lock(mu_);
+  (void)Poison(cause);
+}
+
 Status World::CheckMutable() const {
   if (closed_) return Error(Code::ARCT_ERR_BAD_HANDLE, "the world is closed");
   if (state_ == WorldState::kPoisonedPartialTick)
@@ -272,6 +283,7 @@ StoreCounters World::store_counters() const {
 // Tables and entities
 
 Status World::RegisterTable(const std::string& name, const std::shared_ptr<arrow::Schema>& schema) {
+  KILN_RETURN_NOT_OK(RejectIfStepping());
   std::lock_guard<std::mutex> lock(mu_);
   return Guarded([&]() -> Status {
     KILN_RETURN_NOT_OK(CheckMutable());
@@ -348,6 +360,7 @@ Result<std::shared_ptr<arrow::RecordBatch>> World::Registry() const {
 
 Result<std::vector<std::int32_t>> World::Spawn(const std::string& table,
                                                const std::shared_ptr<arrow::RecordBatch>& batch) {
+  KILN_RETURN_NOT_OK(RejectIfStepping());
   std::lock_guard<std::mutex> lock(mu_);
   return Guarded([&]() -> Result<std::vector<std::int32_t>> {
     KILN_RETURN_NOT_OK(CheckMutable());
@@ -374,6 +387,7 @@ Result<std::vector<std::int32_t>> World::Spawn(const std::string& table,
 
 Status World::SpawnWithIds(const std::string& table, const std::shared_ptr<arrow::RecordBatch>& batch,
                            const std::int32_t* ids, std::int64_t n) {
+  KILN_RETURN_NOT_OK(RejectIfStepping());
   std::lock_guard<std::mutex> lock(mu_);
   return Guarded([&]() -> Status {
     KILN_RETURN_NOT_OK(CheckMutable());
@@ -443,6 +457,7 @@ Result<std::int32_t> World::ReserveIds(std::int32_t n) {
 }
 
 Status World::Despawn(const std::int32_t* ids, std::int64_t n) {
+  KILN_RETURN_NOT_OK(RejectIfStepping());
   std::lock_guard<std::mutex> lock(mu_);
   return Guarded([&]() -> Status {
     KILN_RETURN_NOT_OK(CheckMutable());
@@ -470,6 +485,7 @@ Status World::Despawn(const std::int32_t* ids, std::int64_t n) {
 
 Status World::Migrate(const std::string& table, const std::shared_ptr<arrow::RecordBatch>& batch,
                       const std::int32_t* ids, std::int64_t n) {
+  KILN_RETURN_NOT_OK(RejectIfStepping());
   std::lock_guard<std::mutex> lock(mu_);
   return Guarded([&]() -> Status {
     KILN_RETURN_NOT_OK(CheckMutable());
@@ -514,6 +530,7 @@ Status World::Migrate(const std::string& table, const std::shared_ptr<arrow::Rec
 // Processors
 
 Result<std::int32_t> World::AddMovement(double dt, std::int32_t priority) {
+  KILN_RETURN_NOT_OK(RejectIfStepping());
   std::lock_guard<std::mutex> lock(mu_);
   return Guarded([&]() -> Result<std::int32_t> {
     KILN_RETURN_NOT_OK(CheckMutable());
@@ -527,6 +544,7 @@ Result<std::int32_t> World::AddMovement(double dt, std::int32_t priority) {
 }
 
 Status World::RemoveProcessor(std::int32_t id) {
+  KILN_RETURN_NOT_OK(RejectIfStepping());
   std::lock_guard<std::mutex> lock(mu_);
   return Guarded([&]() -> Status {
     KILN_RETURN_NOT_OK(CheckMutable());
@@ -795,6 +813,14 @@ Result<std::shared_ptr<arrow::RecordBatch>> World::StepBegin(const std::string& 
     epoch_->inputs[table] = input;
     return input;
   });
+}
+
+Status World::CheckInFlight(const std::string& table) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!epoch_) return Context(Error(Code::ARCT_ERR_NO_STEP_IN_FLIGHT, "no split-step epoch is open"), table);
+  if (!epoch_->inputs.count(table))
+    return Context(Error(Code::ARCT_ERR_STEP_TABLE_MISMATCH, "table " + table + " is not in flight in this epoch"), table);
+  return Status::OK();
 }
 
 Result<std::optional<StepProfile>> World::StepCommit(const std::string& table,

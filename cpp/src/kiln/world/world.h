@@ -116,6 +116,8 @@ class World {
   Result<std::optional<StepProfile>> StepCommit(const std::string& table,
                                                 const std::shared_ptr<arrow::RecordBatch>& processed);
   Status StepAbort(const std::string& table);
+  /// 101 without an open epoch, 102 if `table` is not in flight in it, else OK.
+  Status CheckInFlight(const std::string& table) const;
   const std::vector<TableProfile>& last_table_profiles() const { return last_table_profiles_; }
 
   // Reads.
@@ -128,6 +130,8 @@ class World {
   Status Close(bool discard_unflushed);
   bool closed() const { return closed_; }
   Status SetFaultPlan(std::string_view plan);
+  /// Poisons the world after an unexpected failure caught outside it (the C ABI boundary).
+  void PoisonInternal(const Status& cause);
 
  private:
   struct TableState {
@@ -164,6 +168,7 @@ class World {
   World() = default;
   void InternalCheckpoint();        // fault point `internal` (throws when armed)
   Status CheckMutable() const;       // poisoned → 103/105; epoch/step running → 104
+  Status RejectIfStepping() const;   // a step runs on another thread → 104 at once, without waiting
   Status CheckSteppable() const;     // poisoned → 103/105; epoch → 100
   Status Poison(const Status& cause);
   Status Context(Status st, const std::string& table = {}, std::optional<std::int32_t> entity = {}) const;

@@ -337,6 +337,9 @@ class ReferenceKernel:
             raise self._err(
                 103,
                 f"the world is poisoned by the partially published tick {info.get('tick')}; reopen it to recover",
+                # PartialTickError.tick is the partially published tick (§3.3, §8.8), which with
+                # flush_every_ticks > 1 is behind the world's tick.
+                tick=info.get("tick"),
                 committed_tables=info.get("committed_tables"),
                 cause=info.get("cause"),
             )
@@ -390,6 +393,7 @@ class ReferenceKernel:
             f"tick {tick} is committed but only {len(p.committed_tables)} table(s) "
             f"({', '.join(p.committed_tables) or 'none'}) became visible before publication failed: {p.cause}; "
             "reopen the world to roll it forward",
+            tick=tick,  # the partially published tick (§3.3: 103 with {tick, committed_tables, cause})
             committed_tables=len(p.committed_tables),
             published_tables=list(p.committed_tables),
             cause=str(p.cause),
