@@ -29,11 +29,22 @@ def component(cls=None, /):
     return _component(cls) if cls is not None else _component
 
 
-def get_include() -> str:
-    """Directory holding every installed Kiln C/C++ header."""
+def _native_dir() -> str:
+    """Where the compiled parts are installed: beside the extension module (in an editable install
+    that is site-packages/kiln, not the source tree this file lives in)."""
+    import importlib.util
     import os
 
-    return os.path.join(os.path.dirname(__file__), "include")
+    spec = importlib.util.find_spec("kiln._kiln")
+    origin = spec.origin if spec is not None else None
+    return os.path.dirname(origin) if origin else os.path.dirname(os.path.abspath(__file__))
+
+
+def get_include() -> str:
+    """Directory holding every installed Kiln C/C++ header (``kiln/capi/arct.h``, ...)."""
+    import os
+
+    return os.path.join(_native_dir(), "include")
 
 
 __all__ = ["KilnError", "KilnWarning", "component", "get_include", "__version__"]

@@ -18,7 +18,7 @@ def c_library_path() -> str:
     """Absolute path of ``libkiln_arct.so.2`` inside the installed package."""
     import kiln
 
-    return os.path.join(os.path.dirname(os.path.abspath(kiln.__file__)), "lib", C_LIBRARY_NAME)
+    return os.path.join(kiln._native_dir(), "lib", C_LIBRARY_NAME)
 
 
 def c_include_dir() -> str:

@@ -96,7 +96,12 @@ CommitResult ParquetStore::CommitTick(std::int32_t tick, std::vector<TickBatch> 
   Status st = Flush(tick, &out);
   if (st.ok()) return out;
   out.status = st;
-  if (out.kind == CommitResult::Kind::kPartial) return out;
+  if (out.kind == CommitResult::Kind::kPartial) {
+    // The flush is committed (recovery rolls it forward); its batches are no longer pending, so
+    // reads show what is visible on disk and nothing twice.
+    DiscardPending();
+    return out;
+  }
   if (options_.flush_every_ticks > 1) {
     flush_failed_ = true;
     out.kind = CommitResult::Kind::kPendingKept;
