@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the build needs beyond a stock Python + g++ machine: GoogleTest for the C++
-# suites and ccache so repeated builds on one machine are cheap. Installs only what is missing.
+# suites, ccache so repeated builds on one machine are cheap, clang with its runtime for libFuzzer.
+# Installs only what is missing.
 set -euo pipefail
-packages=(libgtest-dev ccache)
+packages=(libgtest-dev ccache clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -41,6 +41,27 @@ from kiln.world.events import PostTick
 from kiln.world.results import HookHandle, ProcessorHandle, RunResult, StepResult
 
 BACKENDS = ("native", "reference")
+
+#: Native-kernel bugs found by the parity gate (details, expected vs observed:
+#: /tmp/kiln-notes/parity-native.md). Tests that hit one are marked
+#: ``xfail(strict=True, reason="native: ...")`` via :func:`native_xfail`, and the random state
+#: machine steers around the open ones. Delete an entry once the kernel is fixed: the strict
+#: xfails then turn into failures that point at the marks to remove.
+NATIVE_BUGS: dict[str, str] = {
+    "N1": "a partially published tick (103) does not advance last_committed_tick",
+    "N2": "flush_every_ticks>1: a step whose flush fails with 103 is left uncompleted (tick, live snapshots)",
+    "N3": "a poisoned world's own ledger reads show the published part of the partial tick",
+    "N4": "a world poisoned by an internal error refuses flush() (105) and close() drops its unflushed ticks",
+}
+
+
+def native_xfail(*bug_ids: str) -> list:
+    """``pytest.mark.xfail(strict=True)`` marks for the given open native bugs (none if all fixed)."""
+    open_bugs = [b for b in bug_ids if b in NATIVE_BUGS]
+    if not open_bugs:
+        return []
+    reason = "; ".join(f"{b} {NATIVE_BUGS[b]}" for b in open_bugs)
+    return [pytest.mark.xfail(strict=True, reason=f"native: {reason}")]
 STORE_KINDS = ("memory", "parquet", "parquet_k3")
 WORLD_ID = "parity-world"
 RUN_ID = "parity-run"
@@ -205,7 +226,7 @@ def error_signature(exc: BaseException) -> tuple:
     if getattr(exc, "number", None) == 103:
         # PartialTickError.tick is the partially published tick (§3.3). committed_tables is
         # compared by the caller when both errors carry it (the poisoning call always does).
-        extra = (getattr(exc, "tick", None),) if "tick" not in os.environ.get("KILN_PARITY_IGNORE", "") else ()
+        extra = (getattr(exc, "tick", None),)
     return (type(exc).__name__, getattr(exc, "number", None), cause_sig) + extra
 
 
@@ -243,6 +264,8 @@ class Lockstep:
         self._ticks: dict[str, list] = {b: [] for b in worlds}
         self._hooks = {b: w.on(PostTick, self._recorder(b, w)) for b, w in worlds.items()}
         self.closed = False
+        self._armed = False
+        self._deferred: Optional[str] = None
         self.check_light("after open")
         self._check_live_now("after open")
 
@@ -331,6 +354,23 @@ class Lockstep:
         for w in self.worlds.values():
             kw.testing.set_fault_plan(w, plan)
 
+    @contextlib.contextmanager
+    def fault_plan(self, plan: str) -> Iterator[None]:
+        """Arm ``plan`` on both worlds for the block, then clear it. Inside, the harness does not
+        read the store itself (its reads would consume ``read`` faults); the ledger check it
+        would have made after a failure runs when the block ends."""
+        self.set_fault_plan(plan)
+        self._armed = True
+        try:
+            yield
+        finally:
+            self._armed = False
+            if not self.closed:
+                self.set_fault_plan("")
+                if self._deferred:
+                    what, self._deferred = self._deferred, None
+                    self.check_ledger(what)
+
     # -- checks ---------------------------------------------------------------------------------
 
     def _check_steps(self, what: str) -> None:
@@ -350,23 +390,20 @@ class Lockstep:
         """Cheap state after every call: info, registry, registered tables."""
         n, r = self.native, self.reference
         ni, ri = n.info(), r.info()
-        for k in os.environ.get("KILN_PARITY_IGNORE", "").split(","):
-            ni.pop(k, None); ri.pop(k, None)
-        assert ni == ri, f"{what}: info differs: native {n.info()}, reference {r.info()}"
+        assert ni == ri, f"{what}: info differs: native {ni}, reference {ri}"
         assert n._kernel.tables("registered") == r._kernel.tables("registered"), what
         assert_same_table(n.registry(), r.registry(), f"{what}: registry()")
 
     def check_state(self, what: str) -> None:
         """Check 3 plus live snapshots and the full ledger (used after failures and at the end)."""
         n, r = self.native, self.reference
-        assert ("tick" in os.environ.get("KILN_PARITY_IGNORE", "").split(",")) or (n.tick, n.next_entity_id) == (r.tick, r.next_entity_id), (
+        assert (n.tick, n.next_entity_id) == (r.tick, r.next_entity_id), (
             f"{what}: tick/next_entity_id differ: native {(n.tick, n.next_entity_id)}, "
             f"reference {(r.tick, r.next_entity_id)}")
         self.check_light(what)
-        if "poisonledger" in os.environ.get("KILN_PARITY_IGNORE", "") and n.info()["state"] != "ready":
-            return
         self._check_live_now(f"{what}: live_tables()")
-        if "poisonledger" in os.environ.get("KILN_PARITY_IGNORE", "") and n.info()["state"] != "ready":
+        if self._armed:
+            self._deferred = self._deferred or what
             return
         self.check_ledger(what)
 
@@ -413,7 +450,7 @@ class Lockstep:
     @property
     def tick(self) -> int:
         n, r = self.native.tick, self.reference.tick
-        assert n == r or "tick" in os.environ.get("KILN_PARITY_IGNORE", ""), f"tick differs: native {n}, reference {r}"
+        assert n == r, f"tick differs: native {n}, reference {r}"
         return r
 
     @property
@@ -507,6 +544,8 @@ def run_scenario(scenario: Callable[[Worlds], Any], kind: str, tmp_path: Any) ->
 
 __all__ = [
     "BACKENDS",
+    "NATIVE_BUGS",
+    "native_xfail",
     "Both",
     "Lockstep",
     "LockstepError",

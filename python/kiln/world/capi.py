@@ -11,6 +11,7 @@ the ABI, and a template for embedding the kernel elsewhere. Most Python users wa
 from __future__ import annotations
 
 import ctypes
+import os
 from typing import Any, Optional
 
 import pyarrow as pa
@@ -141,7 +142,8 @@ class ArctLibrary:
         from kiln.errors import error_for
         from kiln.world.clib import c_library_path
 
-        self.path = path or c_library_path()
+        # KILN_ARCT_LIBRARY points the suite at another build (the sanitizer job's library).
+        self.path = path or os.environ.get("KILN_ARCT_LIBRARY") or c_library_path()
         try:
             self.lib = ctypes.CDLL(self.path)
         except OSError as exc:

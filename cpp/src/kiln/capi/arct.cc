@@ -185,6 +185,10 @@ struct MovedArray {
       return Status(C(Code::ARCT_ERR_ARROW), "the top-level struct array of a record batch must have no nulls");
     auto r = arrow::ImportRecordBatch(&array, &schema);
     if (!r.ok()) return Status(C(Code::ARCT_ERR_ARROW), "cannot import the record batch: " + r.status().message());
+    // Foreign producers may hand over inconsistent data (offsets out of range, bad null counts):
+    // reject it here rather than read out of bounds later.
+    if (auto st = (*r)->ValidateFull(); !st.ok())
+      return Status(C(Code::ARCT_ERR_ARROW), "invalid record batch: " + st.message());
     return *r;
   }
 };

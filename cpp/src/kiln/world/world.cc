@@ -679,9 +679,10 @@ Result<StepProfile> World::CommitPrepared(std::int32_t tick, std::vector<Prepare
     if (pr.snapshot) live_tables.push_back(pr.table->name);
   }
   // Tables with live rows that were not active this tick keep their snapshot; list them too.
-  for (auto& [name, t] : tables_) {
-    bool in_step = std::any_of(prepared.begin(), prepared.end(), [&](const Prepared& p) { return p.table == &t; });
-    if (!in_step && t.live) live_tables.push_back(name);
+  for (auto& entry : tables_) {
+    const TableState* t = &entry.second;
+    bool in_step = std::any_of(prepared.begin(), prepared.end(), [t](const Prepared& p) { return p.table == t; });
+    if (!in_step && t->live) live_tables.push_back(entry.first);
   }
   std::sort(live_tables.begin(), live_tables.end());
   const std::int64_t reads_before = store_->counters().reads;
