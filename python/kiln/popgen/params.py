@@ -152,8 +152,9 @@ class Params:
 
     def replace(self, **kw: Any) -> "Params":
         d = self.to_dict()
+        d.pop("M")  # u is kept (exact); a new u or M in kw replaces it
         if "u" in kw or "M" in kw:
-            d.pop("u"), d.pop("M")
+            d.pop("u")
         d.update(kw)
         return Params(**d)
 
