@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, str] = {
     "explain": "kiln.cli:register_explain",
     "bench": "kiln.bench.cli:register",
     "world": "kiln.world.cli:register",
+    "popgen": "kiln.popgen.cli:register",
     "tour": "kiln.tour:register",
 }
 

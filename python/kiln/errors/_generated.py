@@ -24,6 +24,12 @@ __all__ = [
     "CoreBuildError",
     "CoreCatalogError",
     "CoreStoreError",
+    "PopgenExecError",
+    "PopgenParamError",
+    "PopgenPlotError",
+    "PopgenRunError",
+    "PopgenStoreError",
+    "PopgenThresholdError",
     "BenchRecordError",
     "BenchStatsError",
     "CoreInvalidArgumentError",
@@ -43,6 +49,34 @@ __all__ = [
     "CatalogUnknownCodeError",
     "CatalogLockViolationError",
     "CatalogTemplateError",
+    "PopgenParamMissingError",
+    "PopgenParamTypeError",
+    "PopgenParamNotFiniteError",
+    "PopgenParamOutOfRangeError",
+    "PopgenParamConflictError",
+    "PopgenParamUnknownError",
+    "PopgenOptionInvalidError",
+    "PopgenHorizonInvalidError",
+    "PopgenMemoryLimitError",
+    "PopgenRecordTooLargeError",
+    "PopgenSeedInvalidError",
+    "PopgenAlleleOverflowError",
+    "PopgenPopulationCapacityError",
+    "PopgenCancelledError",
+    "PopgenThresholdConfigError",
+    "PopgenThresholdNotBracketedError",
+    "PopgenThresholdNotConvergedError",
+    "PopgenRegressionInsufficientError",
+    "PopgenStoreLockedError",
+    "PopgenSweepSpecMismatchError",
+    "PopgenStoreCorruptError",
+    "PopgenSweepSpecInvalidError",
+    "PopgenRngSchemaMismatchError",
+    "PopgenExecutorUnavailableError",
+    "PopgenWorkerLostError",
+    "PopgenSchedulerUnreachableError",
+    "PopgenPlotNoDataError",
+    "PopgenPlotBackendMissingError",
     "BenchRecordInvalidError",
     "BenchSchemaVersionError",
     "BenchTargetFileError",
@@ -237,6 +271,90 @@ class CoreStoreError(CoreError):
     _detail_attrs = ('path', 'errno')
     path: str | None
     errno: int | None
+
+
+class PopgenExecError(PopgenError):
+    """Base class of the popgen.exec errors."""
+
+    __module__ = "kiln.errors"
+    numbers = ()
+    code = None
+    number = None
+    name = None
+    category = "popgen.exec"
+    severity = "error"
+    summary = None
+    doc_url = None
+
+
+class PopgenParamError(PopgenError):
+    """Base class of the popgen.param errors."""
+
+    __module__ = "kiln.errors"
+    numbers = ()
+    code = None
+    number = None
+    name = None
+    category = "popgen.param"
+    severity = "error"
+    summary = None
+    doc_url = None
+
+
+class PopgenPlotError(PopgenError):
+    """Base class of the popgen.plot errors."""
+
+    __module__ = "kiln.errors"
+    numbers = ()
+    code = None
+    number = None
+    name = None
+    category = "popgen.plot"
+    severity = "error"
+    summary = None
+    doc_url = None
+
+
+class PopgenRunError(PopgenError):
+    """Base class of the popgen.run errors."""
+
+    __module__ = "kiln.errors"
+    numbers = ()
+    code = None
+    number = None
+    name = None
+    category = "popgen.run"
+    severity = "error"
+    summary = None
+    doc_url = None
+
+
+class PopgenStoreError(PopgenError):
+    """Base class of the popgen.store errors."""
+
+    __module__ = "kiln.errors"
+    numbers = ()
+    code = None
+    number = None
+    name = None
+    category = "popgen.store"
+    severity = "error"
+    summary = None
+    doc_url = None
+
+
+class PopgenThresholdError(PopgenError):
+    """Base class of the popgen.threshold errors."""
+
+    __module__ = "kiln.errors"
+    numbers = ()
+    code = None
+    number = None
+    name = None
+    category = "popgen.threshold"
+    severity = "error"
+    summary = None
+    doc_url = None
 
 
 class BenchRecordError(BenchError):
@@ -891,6 +1009,404 @@ class CatalogTemplateError(CoreCatalogError, ValueError):
     doc_url = "https://kiln.dev/docs/errors.html#k1506"
 
 
+class PopgenParamMissingError(PopgenParamError, ValueError):
+    """K2101 POPGEN_PARAM_MISSING: A required model parameter is absent."""
+
+    __module__ = "kiln.errors"
+    numbers = (2101,)
+    code = "K2101"
+    number = 2101
+    name = "POPGEN_PARAM_MISSING"
+    category = "popgen.param"
+    severity = "error"
+    summary = "A required model parameter is absent."
+    doc_url = "https://kiln.dev/docs/errors.html#k2101"
+
+
+class PopgenParamTypeError(PopgenParamError, TypeError):
+    """K2102 POPGEN_PARAM_TYPE: A model parameter has the wrong type."""
+
+    __module__ = "kiln.errors"
+    numbers = (2102,)
+    code = "K2102"
+    number = 2102
+    name = "POPGEN_PARAM_TYPE"
+    category = "popgen.param"
+    severity = "error"
+    summary = "A model parameter has the wrong type."
+    doc_url = "https://kiln.dev/docs/errors.html#k2102"
+
+
+class PopgenParamNotFiniteError(PopgenParamError, ValueError):
+    """K2103 POPGEN_PARAM_NOT_FINITE: A model parameter is NaN or infinite where a finite value is
+    required.
+    """
+
+    __module__ = "kiln.errors"
+    numbers = (2103,)
+    code = "K2103"
+    number = 2103
+    name = "POPGEN_PARAM_NOT_FINITE"
+    category = "popgen.param"
+    severity = "error"
+    summary = "A model parameter is NaN or infinite where a finite value is required."
+    doc_url = "https://kiln.dev/docs/errors.html#k2103"
+
+
+class PopgenParamOutOfRangeError(PopgenParamError, ValueError):
+    """K2104 POPGEN_PARAM_OUT_OF_RANGE: A model parameter lies outside its valid range (popgen spec
+    §2.9).
+    """
+
+    __module__ = "kiln.errors"
+    numbers = (2104,)
+    code = "K2104"
+    number = 2104
+    name = "POPGEN_PARAM_OUT_OF_RANGE"
+    category = "popgen.param"
+    severity = "error"
+    summary = "A model parameter lies outside its valid range (popgen spec §2.9)."
+    doc_url = "https://kiln.dev/docs/errors.html#k2104"
+
+
+class PopgenParamConflictError(PopgenParamError, ValueError):
+    """K2105 POPGEN_PARAM_CONFLICT: Two model parameters contradict each other."""
+
+    __module__ = "kiln.errors"
+    numbers = (2105,)
+    code = "K2105"
+    number = 2105
+    name = "POPGEN_PARAM_CONFLICT"
+    category = "popgen.param"
+    severity = "error"
+    summary = "Two model parameters contradict each other."
+    doc_url = "https://kiln.dev/docs/errors.html#k2105"
+
+
+class PopgenParamUnknownError(PopgenParamError, TypeError):
+    """K2106 POPGEN_PARAM_UNKNOWN: An unknown keyword was passed as a model parameter."""
+
+    __module__ = "kiln.errors"
+    numbers = (2106,)
+    code = "K2106"
+    number = 2106
+    name = "POPGEN_PARAM_UNKNOWN"
+    category = "popgen.param"
+    severity = "error"
+    summary = "An unknown keyword was passed as a model parameter."
+    doc_url = "https://kiln.dev/docs/errors.html#k2106"
+
+
+class PopgenOptionInvalidError(PopgenParamError, ValueError):
+    """K2107 POPGEN_OPTION_INVALID: An option string is not one of its allowed values."""
+
+    __module__ = "kiln.errors"
+    numbers = (2107,)
+    code = "K2107"
+    number = 2107
+    name = "POPGEN_OPTION_INVALID"
+    category = "popgen.param"
+    severity = "error"
+    summary = "An option string is not one of its allowed values."
+    doc_url = "https://kiln.dev/docs/errors.html#k2107"
+
+
+class PopgenHorizonInvalidError(PopgenRunError, ValueError):
+    """K2201 POPGEN_HORIZON_INVALID: The horizon is invalid for this run."""
+
+    __module__ = "kiln.errors"
+    numbers = (2201,)
+    code = "K2201"
+    number = 2201
+    name = "POPGEN_HORIZON_INVALID"
+    category = "popgen.run"
+    severity = "error"
+    summary = "The horizon is invalid for this run."
+    doc_url = "https://kiln.dev/docs/errors.html#k2201"
+
+
+class PopgenMemoryLimitError(PopgenRunError, MemoryError):
+    """K2202 POPGEN_MEMORY_LIMIT: A replicate would need more memory than max_memory_bytes allows."""
+
+    __module__ = "kiln.errors"
+    numbers = (2202,)
+    code = "K2202"
+    number = 2202
+    name = "POPGEN_MEMORY_LIMIT"
+    category = "popgen.run"
+    severity = "error"
+    summary = "A replicate would need more memory than max_memory_bytes allows."
+    doc_url = "https://kiln.dev/docs/errors.html#k2202"
+
+
+class PopgenRecordTooLargeError(PopgenRunError, ValueError):
+    """K2203 POPGEN_RECORD_TOO_LARGE: The per-generation record would exceed max_record_bytes."""
+
+    __module__ = "kiln.errors"
+    numbers = (2203,)
+    code = "K2203"
+    number = 2203
+    name = "POPGEN_RECORD_TOO_LARGE"
+    category = "popgen.run"
+    severity = "error"
+    summary = "The per-generation record would exceed max_record_bytes."
+    doc_url = "https://kiln.dev/docs/errors.html#k2203"
+
+
+class PopgenSeedInvalidError(PopgenRunError, ValueError):
+    """K2204 POPGEN_SEED_INVALID: A seed or replicate id is not an integer in [0, 2^64)."""
+
+    __module__ = "kiln.errors"
+    numbers = (2204,)
+    code = "K2204"
+    number = 2204
+    name = "POPGEN_SEED_INVALID"
+    category = "popgen.run"
+    severity = "error"
+    summary = "A seed or replicate id is not an integer in [0, 2^64)."
+    doc_url = "https://kiln.dev/docs/errors.html#k2204"
+
+
+class PopgenAlleleOverflowError(PopgenRunError, OverflowError):
+    """K2205 POPGEN_ALLELE_OVERFLOW: An allele value would leave the int32 range."""
+
+    __module__ = "kiln.errors"
+    numbers = (2205,)
+    code = "K2205"
+    number = 2205
+    name = "POPGEN_ALLELE_OVERFLOW"
+    category = "popgen.run"
+    severity = "error"
+    summary = "An allele value would leave the int32 range."
+    doc_url = "https://kiln.dev/docs/errors.html#k2205"
+
+
+class PopgenPopulationCapacityError(PopgenRunError, MemoryError):
+    """K2206 POPGEN_POPULATION_CAPACITY: Births exceed the capacity that fits in the memory limit."""
+
+    __module__ = "kiln.errors"
+    numbers = (2206,)
+    code = "K2206"
+    number = 2206
+    name = "POPGEN_POPULATION_CAPACITY"
+    category = "popgen.run"
+    severity = "error"
+    summary = "Births exceed the capacity that fits in the memory limit."
+    doc_url = "https://kiln.dev/docs/errors.html#k2206"
+
+
+class PopgenCancelledError(PopgenRunError, KeyboardInterrupt):
+    """K2207 POPGEN_CANCELLED: The work was cancelled."""
+
+    __module__ = "kiln.errors"
+    numbers = (2207,)
+    code = "K2207"
+    number = 2207
+    name = "POPGEN_CANCELLED"
+    category = "popgen.run"
+    severity = "error"
+    summary = "The work was cancelled."
+    doc_url = "https://kiln.dev/docs/errors.html#k2207"
+
+
+class PopgenThresholdConfigError(PopgenThresholdError, ValueError):
+    """K2301 POPGEN_THRESHOLD_CONFIG: A threshold-estimation setting is invalid."""
+
+    __module__ = "kiln.errors"
+    numbers = (2301,)
+    code = "K2301"
+    number = 2301
+    name = "POPGEN_THRESHOLD_CONFIG"
+    category = "popgen.threshold"
+    severity = "error"
+    summary = "A threshold-estimation setting is invalid."
+    doc_url = "https://kiln.dev/docs/errors.html#k2301"
+
+
+class PopgenThresholdNotBracketedError(PopgenThresholdError, RuntimeError):
+    """K2302 POPGEN_THRESHOLD_NOT_BRACKETED: The threshold could not be bracketed inside T_bounds."""
+
+    __module__ = "kiln.errors"
+    numbers = (2302,)
+    code = "K2302"
+    number = 2302
+    name = "POPGEN_THRESHOLD_NOT_BRACKETED"
+    category = "popgen.threshold"
+    severity = "error"
+    summary = "The threshold could not be bracketed inside T_bounds."
+    doc_url = "https://kiln.dev/docs/errors.html#k2302"
+
+
+class PopgenThresholdNotConvergedError(PopgenThresholdError, RuntimeError):
+    """K2303 POPGEN_THRESHOLD_NOT_CONVERGED: The tp estimate did not reach rel_tol within max_runs."""
+
+    __module__ = "kiln.errors"
+    numbers = (2303,)
+    code = "K2303"
+    number = 2303
+    name = "POPGEN_THRESHOLD_NOT_CONVERGED"
+    category = "popgen.threshold"
+    severity = "error"
+    summary = "The tp estimate did not reach rel_tol within max_runs."
+    doc_url = "https://kiln.dev/docs/errors.html#k2303"
+
+
+class PopgenRegressionInsufficientError(PopgenThresholdError, ValueError):
+    """K2304 POPGEN_REGRESSION_INSUFFICIENT: A group has fewer than 3 finite thresholds for the C0 +
+    C1*n fit.
+    """
+
+    __module__ = "kiln.errors"
+    numbers = (2304,)
+    code = "K2304"
+    number = 2304
+    name = "POPGEN_REGRESSION_INSUFFICIENT"
+    category = "popgen.threshold"
+    severity = "error"
+    summary = "A group has fewer than 3 finite thresholds for the C0 + C1*n fit."
+    doc_url = "https://kiln.dev/docs/errors.html#k2304"
+
+
+class PopgenStoreLockedError(PopgenStoreError, BlockingIOError):
+    """K2401 POPGEN_STORE_LOCKED: Another process holds the sweep store."""
+
+    __module__ = "kiln.errors"
+    numbers = (2401,)
+    code = "K2401"
+    number = 2401
+    name = "POPGEN_STORE_LOCKED"
+    category = "popgen.store"
+    severity = "error"
+    summary = "Another process holds the sweep store."
+    doc_url = "https://kiln.dev/docs/errors.html#k2401"
+
+
+class PopgenSweepSpecMismatchError(PopgenStoreError, ValueError):
+    """K2402 POPGEN_SWEEP_SPEC_MISMATCH: A resumed sweep changes its spec in a non-additive way."""
+
+    __module__ = "kiln.errors"
+    numbers = (2402,)
+    code = "K2402"
+    number = 2402
+    name = "POPGEN_SWEEP_SPEC_MISMATCH"
+    category = "popgen.store"
+    severity = "error"
+    summary = "A resumed sweep changes its spec in a non-additive way."
+    doc_url = "https://kiln.dev/docs/errors.html#k2402"
+
+
+class PopgenStoreCorruptError(PopgenStoreError, OSError):
+    """K2403 POPGEN_STORE_CORRUPT: A store part or sweep.json is unreadable."""
+
+    __module__ = "kiln.errors"
+    numbers = (2403,)
+    code = "K2403"
+    number = 2403
+    name = "POPGEN_STORE_CORRUPT"
+    category = "popgen.store"
+    severity = "error"
+    summary = "A store part or sweep.json is unreadable."
+    doc_url = "https://kiln.dev/docs/errors.html#k2403"
+
+
+class PopgenSweepSpecInvalidError(PopgenStoreError, ValueError):
+    """K2404 POPGEN_SWEEP_SPEC_INVALID: The sweep spec is invalid."""
+
+    __module__ = "kiln.errors"
+    numbers = (2404,)
+    code = "K2404"
+    number = 2404
+    name = "POPGEN_SWEEP_SPEC_INVALID"
+    category = "popgen.store"
+    severity = "error"
+    summary = "The sweep spec is invalid."
+    doc_url = "https://kiln.dev/docs/errors.html#k2404"
+
+
+class PopgenRngSchemaMismatchError(PopgenStoreError, ValueError):
+    """K2405 POPGEN_RNG_SCHEMA_MISMATCH: The store was written under another rng_schema."""
+
+    __module__ = "kiln.errors"
+    numbers = (2405,)
+    code = "K2405"
+    number = 2405
+    name = "POPGEN_RNG_SCHEMA_MISMATCH"
+    category = "popgen.store"
+    severity = "error"
+    summary = "The store was written under another rng_schema."
+    doc_url = "https://kiln.dev/docs/errors.html#k2405"
+
+
+class PopgenExecutorUnavailableError(PopgenExecError, ImportError):
+    """K2501 POPGEN_EXECUTOR_UNAVAILABLE: The requested executor is not installed."""
+
+    __module__ = "kiln.errors"
+    numbers = (2501,)
+    code = "K2501"
+    number = 2501
+    name = "POPGEN_EXECUTOR_UNAVAILABLE"
+    category = "popgen.exec"
+    severity = "error"
+    summary = "The requested executor is not installed."
+    doc_url = "https://kiln.dev/docs/errors.html#k2501"
+
+
+class PopgenWorkerLostError(PopgenExecError, RuntimeError):
+    """K2502 POPGEN_WORKER_LOST: A work unit failed on more than max_retries workers."""
+
+    __module__ = "kiln.errors"
+    numbers = (2502,)
+    code = "K2502"
+    number = 2502
+    name = "POPGEN_WORKER_LOST"
+    category = "popgen.exec"
+    severity = "error"
+    summary = "A work unit failed on more than max_retries workers."
+    doc_url = "https://kiln.dev/docs/errors.html#k2502"
+
+
+class PopgenSchedulerUnreachableError(PopgenExecError, ConnectionError):
+    """K2503 POPGEN_SCHEDULER_UNREACHABLE: The Dask scheduler could not be reached within 30 s."""
+
+    __module__ = "kiln.errors"
+    numbers = (2503,)
+    code = "K2503"
+    number = 2503
+    name = "POPGEN_SCHEDULER_UNREACHABLE"
+    category = "popgen.exec"
+    severity = "error"
+    summary = "The Dask scheduler could not be reached within 30 s."
+    doc_url = "https://kiln.dev/docs/errors.html#k2503"
+
+
+class PopgenPlotNoDataError(PopgenPlotError, ValueError):
+    """K2601 POPGEN_PLOT_NO_DATA: There are no results to plot for the requested cell or group."""
+
+    __module__ = "kiln.errors"
+    numbers = (2601,)
+    code = "K2601"
+    number = 2601
+    name = "POPGEN_PLOT_NO_DATA"
+    category = "popgen.plot"
+    severity = "error"
+    summary = "There are no results to plot for the requested cell or group."
+    doc_url = "https://kiln.dev/docs/errors.html#k2601"
+
+
+class PopgenPlotBackendMissingError(PopgenPlotError, ImportError):
+    """K2602 POPGEN_PLOT_BACKEND_MISSING: matplotlib is not installed."""
+
+    __module__ = "kiln.errors"
+    numbers = (2602,)
+    code = "K2602"
+    number = 2602
+    name = "POPGEN_PLOT_BACKEND_MISSING"
+    category = "popgen.plot"
+    severity = "error"
+    summary = "matplotlib is not installed."
+    doc_url = "https://kiln.dev/docs/errors.html#k2602"
+
+
 class BenchRecordInvalidError(BenchRecordError, ValueError):
     """K6001 BENCH_RECORD_INVALID: A line of a benchmark records file is not a valid kiln.bench/1
     record.
@@ -1137,6 +1653,34 @@ ENTRIES: dict[int, tuple[str, str, str, str, str, str]] = {
     1504: ("K1504", "CATALOG_UNKNOWN_CODE", "core.catalog", "error", "No catalog entry matches the code or name asked for.", "https://kiln.dev/docs/errors.html#k1504"),
     1505: ("K1505", "CATALOG_LOCK_VIOLATION", "core.catalog", "error", "A catalog change deletes, renumbers, renames or recategorises a locked code.", "https://kiln.dev/docs/errors.html#k1505"),
     1506: ("K1506", "CATALOG_TEMPLATE", "core.catalog", "error", "A message template uses an undeclared parameter or declares an unused one.", "https://kiln.dev/docs/errors.html#k1506"),
+    2101: ("K2101", "POPGEN_PARAM_MISSING", "popgen.param", "error", "A required model parameter is absent.", "https://kiln.dev/docs/errors.html#k2101"),
+    2102: ("K2102", "POPGEN_PARAM_TYPE", "popgen.param", "error", "A model parameter has the wrong type.", "https://kiln.dev/docs/errors.html#k2102"),
+    2103: ("K2103", "POPGEN_PARAM_NOT_FINITE", "popgen.param", "error", "A model parameter is NaN or infinite where a finite value is required.", "https://kiln.dev/docs/errors.html#k2103"),
+    2104: ("K2104", "POPGEN_PARAM_OUT_OF_RANGE", "popgen.param", "error", "A model parameter lies outside its valid range (popgen spec §2.9).", "https://kiln.dev/docs/errors.html#k2104"),
+    2105: ("K2105", "POPGEN_PARAM_CONFLICT", "popgen.param", "error", "Two model parameters contradict each other.", "https://kiln.dev/docs/errors.html#k2105"),
+    2106: ("K2106", "POPGEN_PARAM_UNKNOWN", "popgen.param", "error", "An unknown keyword was passed as a model parameter.", "https://kiln.dev/docs/errors.html#k2106"),
+    2107: ("K2107", "POPGEN_OPTION_INVALID", "popgen.param", "error", "An option string is not one of its allowed values.", "https://kiln.dev/docs/errors.html#k2107"),
+    2201: ("K2201", "POPGEN_HORIZON_INVALID", "popgen.run", "error", "The horizon is invalid for this run.", "https://kiln.dev/docs/errors.html#k2201"),
+    2202: ("K2202", "POPGEN_MEMORY_LIMIT", "popgen.run", "error", "A replicate would need more memory than max_memory_bytes allows.", "https://kiln.dev/docs/errors.html#k2202"),
+    2203: ("K2203", "POPGEN_RECORD_TOO_LARGE", "popgen.run", "error", "The per-generation record would exceed max_record_bytes.", "https://kiln.dev/docs/errors.html#k2203"),
+    2204: ("K2204", "POPGEN_SEED_INVALID", "popgen.run", "error", "A seed or replicate id is not an integer in [0, 2^64).", "https://kiln.dev/docs/errors.html#k2204"),
+    2205: ("K2205", "POPGEN_ALLELE_OVERFLOW", "popgen.run", "error", "An allele value would leave the int32 range.", "https://kiln.dev/docs/errors.html#k2205"),
+    2206: ("K2206", "POPGEN_POPULATION_CAPACITY", "popgen.run", "error", "Births exceed the capacity that fits in the memory limit.", "https://kiln.dev/docs/errors.html#k2206"),
+    2207: ("K2207", "POPGEN_CANCELLED", "popgen.run", "error", "The work was cancelled.", "https://kiln.dev/docs/errors.html#k2207"),
+    2301: ("K2301", "POPGEN_THRESHOLD_CONFIG", "popgen.threshold", "error", "A threshold-estimation setting is invalid.", "https://kiln.dev/docs/errors.html#k2301"),
+    2302: ("K2302", "POPGEN_THRESHOLD_NOT_BRACKETED", "popgen.threshold", "error", "The threshold could not be bracketed inside T_bounds.", "https://kiln.dev/docs/errors.html#k2302"),
+    2303: ("K2303", "POPGEN_THRESHOLD_NOT_CONVERGED", "popgen.threshold", "error", "The tp estimate did not reach rel_tol within max_runs.", "https://kiln.dev/docs/errors.html#k2303"),
+    2304: ("K2304", "POPGEN_REGRESSION_INSUFFICIENT", "popgen.threshold", "error", "A group has fewer than 3 finite thresholds for the C0 + C1*n fit.", "https://kiln.dev/docs/errors.html#k2304"),
+    2401: ("K2401", "POPGEN_STORE_LOCKED", "popgen.store", "error", "Another process holds the sweep store.", "https://kiln.dev/docs/errors.html#k2401"),
+    2402: ("K2402", "POPGEN_SWEEP_SPEC_MISMATCH", "popgen.store", "error", "A resumed sweep changes its spec in a non-additive way.", "https://kiln.dev/docs/errors.html#k2402"),
+    2403: ("K2403", "POPGEN_STORE_CORRUPT", "popgen.store", "error", "A store part or sweep.json is unreadable.", "https://kiln.dev/docs/errors.html#k2403"),
+    2404: ("K2404", "POPGEN_SWEEP_SPEC_INVALID", "popgen.store", "error", "The sweep spec is invalid.", "https://kiln.dev/docs/errors.html#k2404"),
+    2405: ("K2405", "POPGEN_RNG_SCHEMA_MISMATCH", "popgen.store", "error", "The store was written under another rng_schema.", "https://kiln.dev/docs/errors.html#k2405"),
+    2501: ("K2501", "POPGEN_EXECUTOR_UNAVAILABLE", "popgen.exec", "error", "The requested executor is not installed.", "https://kiln.dev/docs/errors.html#k2501"),
+    2502: ("K2502", "POPGEN_WORKER_LOST", "popgen.exec", "error", "A work unit failed on more than max_retries workers.", "https://kiln.dev/docs/errors.html#k2502"),
+    2503: ("K2503", "POPGEN_SCHEDULER_UNREACHABLE", "popgen.exec", "error", "The Dask scheduler could not be reached within 30 s.", "https://kiln.dev/docs/errors.html#k2503"),
+    2601: ("K2601", "POPGEN_PLOT_NO_DATA", "popgen.plot", "error", "There are no results to plot for the requested cell or group.", "https://kiln.dev/docs/errors.html#k2601"),
+    2602: ("K2602", "POPGEN_PLOT_BACKEND_MISSING", "popgen.plot", "error", "matplotlib is not installed.", "https://kiln.dev/docs/errors.html#k2602"),
     6000: ("K6000", "BENCH_ERROR", "bench", "error", "A benchmark or statistics error without a more specific code.", "https://kiln.dev/docs/errors.html#k6000"),
     6001: ("K6001", "BENCH_RECORD_INVALID", "bench.record", "error", "A line of a benchmark records file is not a valid kiln.bench/1 record.", "https://kiln.dev/docs/errors.html#k6001"),
     6002: ("K6002", "BENCH_SCHEMA_VERSION", "bench.record", "error", "A benchmark record declares a schema version this Kiln cannot read.", "https://kiln.dev/docs/errors.html#k6002"),
@@ -1224,6 +1768,34 @@ CLASSES: dict[int, type] = {
     1504: CatalogUnknownCodeError,
     1505: CatalogLockViolationError,
     1506: CatalogTemplateError,
+    2101: PopgenParamMissingError,
+    2102: PopgenParamTypeError,
+    2103: PopgenParamNotFiniteError,
+    2104: PopgenParamOutOfRangeError,
+    2105: PopgenParamConflictError,
+    2106: PopgenParamUnknownError,
+    2107: PopgenOptionInvalidError,
+    2201: PopgenHorizonInvalidError,
+    2202: PopgenMemoryLimitError,
+    2203: PopgenRecordTooLargeError,
+    2204: PopgenSeedInvalidError,
+    2205: PopgenAlleleOverflowError,
+    2206: PopgenPopulationCapacityError,
+    2207: PopgenCancelledError,
+    2301: PopgenThresholdConfigError,
+    2302: PopgenThresholdNotBracketedError,
+    2303: PopgenThresholdNotConvergedError,
+    2304: PopgenRegressionInsufficientError,
+    2401: PopgenStoreLockedError,
+    2402: PopgenSweepSpecMismatchError,
+    2403: PopgenStoreCorruptError,
+    2404: PopgenSweepSpecInvalidError,
+    2405: PopgenRngSchemaMismatchError,
+    2501: PopgenExecutorUnavailableError,
+    2502: PopgenWorkerLostError,
+    2503: PopgenSchedulerUnreachableError,
+    2601: PopgenPlotNoDataError,
+    2602: PopgenPlotBackendMissingError,
     6000: BenchError,
     6001: BenchRecordInvalidError,
     6002: BenchSchemaVersionError,
@@ -1288,6 +1860,12 @@ MODULE_EXPORTS: dict[str, tuple[str, ...]] = {
         "CoreBuildError",
         "CoreCatalogError",
         "CoreStoreError",
+        "PopgenExecError",
+        "PopgenParamError",
+        "PopgenPlotError",
+        "PopgenRunError",
+        "PopgenStoreError",
+        "PopgenThresholdError",
         "BenchRecordError",
         "BenchStatsError",
         "CoreInvalidArgumentError",
@@ -1307,6 +1885,34 @@ MODULE_EXPORTS: dict[str, tuple[str, ...]] = {
         "CatalogUnknownCodeError",
         "CatalogLockViolationError",
         "CatalogTemplateError",
+        "PopgenParamMissingError",
+        "PopgenParamTypeError",
+        "PopgenParamNotFiniteError",
+        "PopgenParamOutOfRangeError",
+        "PopgenParamConflictError",
+        "PopgenParamUnknownError",
+        "PopgenOptionInvalidError",
+        "PopgenHorizonInvalidError",
+        "PopgenMemoryLimitError",
+        "PopgenRecordTooLargeError",
+        "PopgenSeedInvalidError",
+        "PopgenAlleleOverflowError",
+        "PopgenPopulationCapacityError",
+        "PopgenCancelledError",
+        "PopgenThresholdConfigError",
+        "PopgenThresholdNotBracketedError",
+        "PopgenThresholdNotConvergedError",
+        "PopgenRegressionInsufficientError",
+        "PopgenStoreLockedError",
+        "PopgenSweepSpecMismatchError",
+        "PopgenStoreCorruptError",
+        "PopgenSweepSpecInvalidError",
+        "PopgenRngSchemaMismatchError",
+        "PopgenExecutorUnavailableError",
+        "PopgenWorkerLostError",
+        "PopgenSchedulerUnreachableError",
+        "PopgenPlotNoDataError",
+        "PopgenPlotBackendMissingError",
         "BenchRecordInvalidError",
         "BenchSchemaVersionError",
         "BenchTargetFileError",

@@ -90,6 +90,34 @@ enum class Code : std::int32_t {
   CATALOG_UNKNOWN_CODE = 1504,  ///< K1504
   CATALOG_LOCK_VIOLATION = 1505,  ///< K1505
   CATALOG_TEMPLATE = 1506,  ///< K1506
+  POPGEN_PARAM_MISSING = 2101,  ///< K2101
+  POPGEN_PARAM_TYPE = 2102,  ///< K2102
+  POPGEN_PARAM_NOT_FINITE = 2103,  ///< K2103
+  POPGEN_PARAM_OUT_OF_RANGE = 2104,  ///< K2104
+  POPGEN_PARAM_CONFLICT = 2105,  ///< K2105
+  POPGEN_PARAM_UNKNOWN = 2106,  ///< K2106
+  POPGEN_OPTION_INVALID = 2107,  ///< K2107
+  POPGEN_HORIZON_INVALID = 2201,  ///< K2201
+  POPGEN_MEMORY_LIMIT = 2202,  ///< K2202
+  POPGEN_RECORD_TOO_LARGE = 2203,  ///< K2203
+  POPGEN_SEED_INVALID = 2204,  ///< K2204
+  POPGEN_ALLELE_OVERFLOW = 2205,  ///< K2205
+  POPGEN_POPULATION_CAPACITY = 2206,  ///< K2206
+  POPGEN_CANCELLED = 2207,  ///< K2207
+  POPGEN_THRESHOLD_CONFIG = 2301,  ///< K2301
+  POPGEN_THRESHOLD_NOT_BRACKETED = 2302,  ///< K2302
+  POPGEN_THRESHOLD_NOT_CONVERGED = 2303,  ///< K2303
+  POPGEN_REGRESSION_INSUFFICIENT = 2304,  ///< K2304
+  POPGEN_STORE_LOCKED = 2401,  ///< K2401
+  POPGEN_SWEEP_SPEC_MISMATCH = 2402,  ///< K2402
+  POPGEN_STORE_CORRUPT = 2403,  ///< K2403
+  POPGEN_SWEEP_SPEC_INVALID = 2404,  ///< K2404
+  POPGEN_RNG_SCHEMA_MISMATCH = 2405,  ///< K2405
+  POPGEN_EXECUTOR_UNAVAILABLE = 2501,  ///< K2501
+  POPGEN_WORKER_LOST = 2502,  ///< K2502
+  POPGEN_SCHEDULER_UNREACHABLE = 2503,  ///< K2503
+  POPGEN_PLOT_NO_DATA = 2601,  ///< K2601
+  POPGEN_PLOT_BACKEND_MISSING = 2602,  ///< K2602
   BENCH_ERROR = 6000,  ///< K6000
   BENCH_RECORD_INVALID = 6001,  ///< K6001
   BENCH_SCHEMA_VERSION = 6002,  ///< K6002
@@ -193,6 +221,34 @@ inline constexpr CodeInfo kCodeTable[] = {
     {1504, "K1504", "CATALOG_UNKNOWN_CODE", "core.catalog", "no error {query} in catalog {catalog}{suggestion}", "k1504", false, false},
     {1505, "K1505", "CATALOG_LOCK_VIOLATION", "core.catalog", "code {code} ({name}) {problem}", "k1505", false, false},
     {1506, "K1506", "CATALOG_TEMPLATE", "core.catalog", "{code}: {problem} with placeholder {placeholder}", "k1506", false, false},
+    {2101, "K2101", "POPGEN_PARAM_MISSING", "popgen.param", "{detail}", "k2101", false, false},
+    {2102, "K2102", "POPGEN_PARAM_TYPE", "popgen.param", "{detail}", "k2102", false, false},
+    {2103, "K2103", "POPGEN_PARAM_NOT_FINITE", "popgen.param", "{detail}", "k2103", false, false},
+    {2104, "K2104", "POPGEN_PARAM_OUT_OF_RANGE", "popgen.param", "{detail}", "k2104", false, false},
+    {2105, "K2105", "POPGEN_PARAM_CONFLICT", "popgen.param", "{detail}", "k2105", false, false},
+    {2106, "K2106", "POPGEN_PARAM_UNKNOWN", "popgen.param", "{detail}", "k2106", false, false},
+    {2107, "K2107", "POPGEN_OPTION_INVALID", "popgen.param", "{detail}", "k2107", false, false},
+    {2201, "K2201", "POPGEN_HORIZON_INVALID", "popgen.run", "{detail}", "k2201", false, false},
+    {2202, "K2202", "POPGEN_MEMORY_LIMIT", "popgen.run", "{detail}", "k2202", false, false},
+    {2203, "K2203", "POPGEN_RECORD_TOO_LARGE", "popgen.run", "{detail}", "k2203", false, false},
+    {2204, "K2204", "POPGEN_SEED_INVALID", "popgen.run", "{detail}", "k2204", false, false},
+    {2205, "K2205", "POPGEN_ALLELE_OVERFLOW", "popgen.run", "{detail}", "k2205", false, false},
+    {2206, "K2206", "POPGEN_POPULATION_CAPACITY", "popgen.run", "{detail}", "k2206", false, false},
+    {2207, "K2207", "POPGEN_CANCELLED", "popgen.run", "{detail}", "k2207", false, false},
+    {2301, "K2301", "POPGEN_THRESHOLD_CONFIG", "popgen.threshold", "{detail}", "k2301", false, false},
+    {2302, "K2302", "POPGEN_THRESHOLD_NOT_BRACKETED", "popgen.threshold", "{detail}", "k2302", false, false},
+    {2303, "K2303", "POPGEN_THRESHOLD_NOT_CONVERGED", "popgen.threshold", "{detail}", "k2303", false, false},
+    {2304, "K2304", "POPGEN_REGRESSION_INSUFFICIENT", "popgen.threshold", "{detail}", "k2304", false, false},
+    {2401, "K2401", "POPGEN_STORE_LOCKED", "popgen.store", "{detail}", "k2401", false, false},
+    {2402, "K2402", "POPGEN_SWEEP_SPEC_MISMATCH", "popgen.store", "{detail}", "k2402", false, false},
+    {2403, "K2403", "POPGEN_STORE_CORRUPT", "popgen.store", "{detail}", "k2403", false, false},
+    {2404, "K2404", "POPGEN_SWEEP_SPEC_INVALID", "popgen.store", "{detail}", "k2404", false, false},
+    {2405, "K2405", "POPGEN_RNG_SCHEMA_MISMATCH", "popgen.store", "{detail}", "k2405", false, false},
+    {2501, "K2501", "POPGEN_EXECUTOR_UNAVAILABLE", "popgen.exec", "{detail}", "k2501", false, false},
+    {2502, "K2502", "POPGEN_WORKER_LOST", "popgen.exec", "{detail}", "k2502", false, false},
+    {2503, "K2503", "POPGEN_SCHEDULER_UNREACHABLE", "popgen.exec", "{detail}", "k2503", false, false},
+    {2601, "K2601", "POPGEN_PLOT_NO_DATA", "popgen.plot", "{detail}", "k2601", false, false},
+    {2602, "K2602", "POPGEN_PLOT_BACKEND_MISSING", "popgen.plot", "{detail}", "k2602", false, false},
     {6000, "K6000", "BENCH_ERROR", "bench", "{detail}", "k6000", false, false},
     {6001, "K6001", "BENCH_RECORD_INVALID", "bench.record", "{path} line {line}: {detail}", "k6001", false, false},
     {6002, "K6002", "BENCH_SCHEMA_VERSION", "bench.record", "{path} line {line}: schema {schema} is not supported", "k6002", false, false},
@@ -930,6 +986,233 @@ inline void append_double(std::string& out, double value) {
   msg_ += " with placeholder ";
   msg_.append(placeholder);
   return ::kiln::core::Status(static_cast<std::int32_t>(Code::CATALOG_TEMPLATE), std::move(msg_));
+}
+
+/// K2101 POPGEN_PARAM_MISSING: A required model parameter is absent.
+[[nodiscard]] inline ::kiln::core::Status popgen_param_missing(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_PARAM_MISSING), std::move(msg_));
+}
+
+/// K2102 POPGEN_PARAM_TYPE: A model parameter has the wrong type.
+[[nodiscard]] inline ::kiln::core::Status popgen_param_type(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_PARAM_TYPE), std::move(msg_));
+}
+
+/// K2103 POPGEN_PARAM_NOT_FINITE: A model parameter is NaN or infinite where a finite value is
+/// required.
+[[nodiscard]] inline ::kiln::core::Status popgen_param_not_finite(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_PARAM_NOT_FINITE), std::move(msg_));
+}
+
+/// K2104 POPGEN_PARAM_OUT_OF_RANGE: A model parameter lies outside its valid range (popgen spec
+/// §2.9).
+[[nodiscard]] inline ::kiln::core::Status popgen_param_out_of_range(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_PARAM_OUT_OF_RANGE), std::move(msg_));
+}
+
+/// K2105 POPGEN_PARAM_CONFLICT: Two model parameters contradict each other.
+[[nodiscard]] inline ::kiln::core::Status popgen_param_conflict(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_PARAM_CONFLICT), std::move(msg_));
+}
+
+/// K2106 POPGEN_PARAM_UNKNOWN: An unknown keyword was passed as a model parameter.
+[[nodiscard]] inline ::kiln::core::Status popgen_param_unknown(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_PARAM_UNKNOWN), std::move(msg_));
+}
+
+/// K2107 POPGEN_OPTION_INVALID: An option string is not one of its allowed values.
+[[nodiscard]] inline ::kiln::core::Status popgen_option_invalid(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_OPTION_INVALID), std::move(msg_));
+}
+
+/// K2201 POPGEN_HORIZON_INVALID: The horizon is invalid for this run.
+[[nodiscard]] inline ::kiln::core::Status popgen_horizon_invalid(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_HORIZON_INVALID), std::move(msg_));
+}
+
+/// K2202 POPGEN_MEMORY_LIMIT: A replicate would need more memory than max_memory_bytes allows.
+[[nodiscard]] inline ::kiln::core::Status popgen_memory_limit(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_MEMORY_LIMIT), std::move(msg_));
+}
+
+/// K2203 POPGEN_RECORD_TOO_LARGE: The per-generation record would exceed max_record_bytes.
+[[nodiscard]] inline ::kiln::core::Status popgen_record_too_large(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_RECORD_TOO_LARGE), std::move(msg_));
+}
+
+/// K2204 POPGEN_SEED_INVALID: A seed or replicate id is not an integer in [0, 2^64).
+[[nodiscard]] inline ::kiln::core::Status popgen_seed_invalid(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_SEED_INVALID), std::move(msg_));
+}
+
+/// K2205 POPGEN_ALLELE_OVERFLOW: An allele value would leave the int32 range.
+[[nodiscard]] inline ::kiln::core::Status popgen_allele_overflow(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_ALLELE_OVERFLOW), std::move(msg_));
+}
+
+/// K2206 POPGEN_POPULATION_CAPACITY: Births exceed the capacity that fits in the memory limit.
+[[nodiscard]] inline ::kiln::core::Status popgen_population_capacity(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_POPULATION_CAPACITY), std::move(msg_));
+}
+
+/// K2207 POPGEN_CANCELLED: The work was cancelled.
+[[nodiscard]] inline ::kiln::core::Status popgen_cancelled(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_CANCELLED), std::move(msg_));
+}
+
+/// K2301 POPGEN_THRESHOLD_CONFIG: A threshold-estimation setting is invalid.
+[[nodiscard]] inline ::kiln::core::Status popgen_threshold_config(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_THRESHOLD_CONFIG), std::move(msg_));
+}
+
+/// K2302 POPGEN_THRESHOLD_NOT_BRACKETED: The threshold could not be bracketed inside T_bounds.
+[[nodiscard]] inline ::kiln::core::Status popgen_threshold_not_bracketed(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_THRESHOLD_NOT_BRACKETED), std::move(msg_));
+}
+
+/// K2303 POPGEN_THRESHOLD_NOT_CONVERGED: The tp estimate did not reach rel_tol within max_runs.
+[[nodiscard]] inline ::kiln::core::Status popgen_threshold_not_converged(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_THRESHOLD_NOT_CONVERGED), std::move(msg_));
+}
+
+/// K2304 POPGEN_REGRESSION_INSUFFICIENT: A group has fewer than 3 finite thresholds for the C0 +
+/// C1*n fit.
+[[nodiscard]] inline ::kiln::core::Status popgen_regression_insufficient(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_REGRESSION_INSUFFICIENT), std::move(msg_));
+}
+
+/// K2401 POPGEN_STORE_LOCKED: Another process holds the sweep store.
+[[nodiscard]] inline ::kiln::core::Status popgen_store_locked(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_STORE_LOCKED), std::move(msg_));
+}
+
+/// K2402 POPGEN_SWEEP_SPEC_MISMATCH: A resumed sweep changes its spec in a non-additive way.
+[[nodiscard]] inline ::kiln::core::Status popgen_sweep_spec_mismatch(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_SWEEP_SPEC_MISMATCH), std::move(msg_));
+}
+
+/// K2403 POPGEN_STORE_CORRUPT: A store part or sweep.json is unreadable.
+[[nodiscard]] inline ::kiln::core::Status popgen_store_corrupt(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_STORE_CORRUPT), std::move(msg_));
+}
+
+/// K2404 POPGEN_SWEEP_SPEC_INVALID: The sweep spec is invalid.
+[[nodiscard]] inline ::kiln::core::Status popgen_sweep_spec_invalid(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_SWEEP_SPEC_INVALID), std::move(msg_));
+}
+
+/// K2405 POPGEN_RNG_SCHEMA_MISMATCH: The store was written under another rng_schema.
+[[nodiscard]] inline ::kiln::core::Status popgen_rng_schema_mismatch(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_RNG_SCHEMA_MISMATCH), std::move(msg_));
+}
+
+/// K2501 POPGEN_EXECUTOR_UNAVAILABLE: The requested executor is not installed.
+[[nodiscard]] inline ::kiln::core::Status popgen_executor_unavailable(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_EXECUTOR_UNAVAILABLE), std::move(msg_));
+}
+
+/// K2502 POPGEN_WORKER_LOST: A work unit failed on more than max_retries workers.
+[[nodiscard]] inline ::kiln::core::Status popgen_worker_lost(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_WORKER_LOST), std::move(msg_));
+}
+
+/// K2503 POPGEN_SCHEDULER_UNREACHABLE: The Dask scheduler could not be reached within 30 s.
+[[nodiscard]] inline ::kiln::core::Status popgen_scheduler_unreachable(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_SCHEDULER_UNREACHABLE), std::move(msg_));
+}
+
+/// K2601 POPGEN_PLOT_NO_DATA: There are no results to plot for the requested cell or group.
+[[nodiscard]] inline ::kiln::core::Status popgen_plot_no_data(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_PLOT_NO_DATA), std::move(msg_));
+}
+
+/// K2602 POPGEN_PLOT_BACKEND_MISSING: matplotlib is not installed.
+[[nodiscard]] inline ::kiln::core::Status popgen_plot_backend_missing(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_PLOT_BACKEND_MISSING), std::move(msg_));
 }
 
 /// K6000 BENCH_ERROR: A benchmark or statistics error without a more specific code.
