@@ -1,6 +1,7 @@
 """World benchmarks (specs/world.md §11): ``python -m kiln.bench world [BENCH ...] [options]``.
 
-BENCH is one or more of movement_compare, mid_run_spawn (default: both). Each case prints one
+BENCH is one or more of movement_compare, mid_run_spawn, comparisons (C1–C5 of §11.3); default:
+movement_compare and mid_run_spawn. Each case prints one
 kiln.bench/1 record: the native backend is the subject, the pure-Python reference backend is the
 peer ``reference``, both measured in the same run, per tick, with 1 warm-up and 5 measured trials
 (``--quick``: 1 + 3) on a fresh store each; samples pool the measured ticks of all trials.
@@ -9,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import shutil
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling driver modules
 
 import numpy as np
 import pyarrow.compute as pc
@@ -193,6 +197,30 @@ def mid_run_spawn(args: argparse.Namespace, n_e: int, n_l: int, s: int, ticks: i
                  m, recs, ok, args.quick, n_e + n_l, args.out)
 
 
+def run_comparisons(args: argparse.Namespace, wanted: Callable[[str], bool]) -> bool:
+    """C1–C5 at the §11.1 scale points (C1 first at its seed plan 1000×50 and 10000×50)."""
+    import comparisons as cmp
+
+    movers = cmp.Movers(Position, Velocity)
+    points = [(args.entities, args.ticks or 50)] if args.entities else (MOVEMENT_QUICK[1:] if args.quick else MOVEMENT_FULL)
+    ok = True
+    for n, t in points:
+        records = []
+        if wanted("comparisons/C1"):
+            records += cmp.c1_native_vs_reference(movers, n, t, args.trials, args.quick)
+        for store in ("memory", "parquet"):
+            if wanted(f"comparisons/C2/{n}x{t}/{store}"):
+                records.append(cmp.c2_split_step(movers, n, t, args.trials, args.quick, store))
+        if wanted("comparisons/C3"):
+            records += cmp.c3_memory_vs_numpy(movers, n, t, args.trials, args.quick)
+        if wanted("comparisons/C4") or wanted("comparisons/C5"):
+            records += cmp.c4_c5_parquet(movers, n, t, args.trials, args.quick)
+        for r in records:
+            write_record(r, out_path=args.out)
+            ok = ok and r["correct"]
+    return ok
+
+
 def main(argv: list) -> int:
     parser = argparse.ArgumentParser(prog="python -m kiln.bench world", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -237,8 +265,10 @@ def main(argv: list) -> int:
                 for store in stores:
                     if wanted(f"mid_run_spawn/{n_e}+{n_l}@{s}x{t}/{store}"):
                         all_correct &= mid_run_spawn(args, n_e, n_l, s, t, store)["correct"]
+        elif bench == "comparisons":
+            all_correct &= run_comparisons(args, wanted)
         else:
-            parser.error(f"unknown benchmark {bench!r} (movement_compare, mid_run_spawn)")
+            parser.error(f"unknown benchmark {bench!r} (movement_compare, mid_run_spawn, comparisons)")
     if not all_correct:
         print("kiln bench world: a case reported correct: false", file=sys.stderr)
     return 0 if all_correct else 1
