@@ -1,6 +1,7 @@
 """World benchmarks (specs/world.md §11): ``python -m kiln.bench world [BENCH ...] [options]``.
 
-BENCH is one or more of movement_compare, mid_run_spawn, comparisons (C1–C5 of §11.3); default:
+BENCH is one or more of movement_compare, mid_run_spawn, comparisons (C1–C5 of §11.3), ecs (§11.5);
+default:
 movement_compare and mid_run_spawn. Each case prints one
 kiln.bench/1 record: the native backend is the subject, the pure-Python reference backend is the
 peer ``reference``, both measured in the same run, per tick, with 1 warm-up and 5 measured trials
@@ -236,6 +237,9 @@ def main(argv: list) -> int:
     parser.add_argument("--late-entities", type=int, help="mid_run_spawn: n_l")
     parser.add_argument("--spawn-at-tick", type=int, help="mid_run_spawn: S")
     parser.add_argument("--trials", type=int, help="measured trials per backend (default 5, quick 3)")
+    parser.add_argument("--n", type=int, help="ecs: entities per group (default 1000 and 10000; quick 1000)")
+    parser.add_argument("--steps", type=int, default=10, help="ecs: timed steps (default 10)")
+    parser.add_argument("--workloads", help="ecs: comma-separated workloads (default: all five)")
     args = parser.parse_args(argv)
     args.backends = [b for b in args.backends.split(",") if b]
     for b in args.backends:
@@ -267,8 +271,19 @@ def main(argv: list) -> int:
                         all_correct &= mid_run_spawn(args, n_e, n_l, s, t, store)["correct"]
         elif bench == "comparisons":
             all_correct &= run_comparisons(args, wanted)
+        elif bench == "ecs":
+            import ecs
+
+            sizes = [args.n] if args.n else ([1000] if args.quick else [1000, 10_000])
+            workloads = args.workloads.split(",") if args.workloads else list(ecs.KILN_WORKLOADS)
+            for n in sizes:
+                for name in workloads:
+                    if wanted(f"ecs/{name}/{n}"):
+                        rec = ecs.run_workload(name, n, args.steps, args.quick, args.trials)
+                        write_record(rec, out_path=args.out)
+                        all_correct &= rec["correct"]
         else:
-            parser.error(f"unknown benchmark {bench!r} (movement_compare, mid_run_spawn, comparisons)")
+            parser.error(f"unknown benchmark {bench!r} (movement_compare, mid_run_spawn, comparisons, ecs)")
     if not all_correct:
         print("kiln bench world: a case reported correct: false", file=sys.stderr)
     return 0 if all_correct else 1
