@@ -43,6 +43,10 @@ class MemoryStore final : public Store {
       if (faults_->ShouldFail(FaultPoint::kPublish, tb.table)) {
         out.status = injected("publish");
         out.kind = out.committed_tables.empty() ? CommitResult::Kind::kNothingVisible : CommitResult::Kind::kPartial;
+        // Kiln's own readers never see a partial tick (§5.6): take the published batches back.
+        if (retain_ != 0) {
+          for (const auto& name : out.committed_tables) tables_[name].pop_back();
+        }
         return out;
       }
       if (retain_ != 0) tables_[tb.table].push_back({tick, tb.batch});

@@ -97,9 +97,10 @@ CommitResult ParquetStore::CommitTick(std::int32_t tick, std::vector<TickBatch> 
   if (st.ok()) return out;
   out.status = st;
   if (out.kind == CommitResult::Kind::kPartial) {
-    // The flush is committed (recovery rolls it forward); its batches are no longer pending, so
-    // reads show what is visible on disk and nothing twice.
-    DiscardPending();
+    // k = 1: the tick did not complete, so nothing of it is readable; k > 1: the flushed ticks
+    // had completed and stay readable from memory (Flush froze the pending buffer).
+    out.tick_completed = options_.flush_every_ticks > 1;
+    if (!out.tick_completed) DiscardPending();
     return out;
   }
   if (options_.flush_every_ticks > 1) {
@@ -114,7 +115,7 @@ CommitResult ParquetStore::CommitTick(std::int32_t tick, std::vector<TickBatch> 
 }
 
 Status ParquetStore::FlushPending() {
-  if (pending_ticks_.empty()) return Status::OK();
+  if (pending_ticks_.empty() || pending_frozen_) return Status::OK();
   CommitResult result;
   Status st = Flush(pending_ticks_.back(), &result);
   flush_failed_ = !st.ok() && result.kind != CommitResult::Kind::kPartial;
@@ -209,7 +210,11 @@ Status ParquetStore::Flush(std::int32_t last_tick, CommitResult* result) {
     return MapStoreStatus(outcome.status, Code::ARCT_ERR_STORE_APPEND);
   }
   if (outcome.published < static_cast<int>(staged.size())) {
-    // Committed but not fully published: the record stays and recovery rolls it forward.
+    // Committed but not fully published: the record stays and recovery rolls it forward. Until
+    // then this world must not read the published half as if it were a whole tick.
+    for (std::size_t i = 0; i < static_cast<std::size_t>(outcome.published); ++i)
+      hidden_parts_.insert(staged[i].name);
+    pending_frozen_ = true;
     result->kind = CommitResult::Kind::kPartial;
     return MapStoreStatus(outcome.status, Code::ARCT_ERR_STORE_APPEND);
   }
@@ -357,6 +362,7 @@ Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> ParquetStore::Read(cons
   }
   KILN_ASSIGN_OR_RETURN(auto names, parts_->ListParts(table));
   for (const auto& name : names) {
+    if (own && hidden_parts_.count(name)) continue;
     std::shared_ptr<arrow::Schema> ignored;
     KILN_ASSIGN_OR_RETURN(auto batches, ReadFile(parts_->TableDir(table) + "/" + name, filter, own, wid, rid, watermark, &ignored));
     for (auto& b : batches) out.push_back(schema ? arrow::RecordBatch::Make(schema, b->num_rows(), b->columns()) : b);

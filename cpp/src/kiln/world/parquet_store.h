@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -97,6 +98,11 @@ class ParquetStore final : public Store {
   std::map<std::string, PartMeta> index_;  // path -> statistics (own writes and footers read once)
   StoreCounters counters_;
   bool flush_failed_ = false;
+  // After a partially published flush: its visible parts are hidden from this world's own reads
+  // (they are a partial tick until recovery), and with k > 1 its ticks, which had completed,
+  // stay readable from the frozen pending buffer instead (never written again by this writer).
+  std::set<std::string> hidden_parts_;
+  bool pending_frozen_ = false;
 };
 
 }  // namespace kiln::world

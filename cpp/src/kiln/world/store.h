@@ -49,6 +49,8 @@ struct CommitResult {
   Kind kind = Kind::kCommitted;
   Status status;
   std::vector<std::string> committed_tables;
+  /// k > 1: the tick joined the pending buffer before the flush failed, so it completed in memory.
+  bool tick_completed = false;
 };
 
 class Store {

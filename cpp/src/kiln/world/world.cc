@@ -193,7 +193,8 @@ Status World::Context(Status st, const std::string& table, std::optional<std::in
   if (entity) ctx += ", entity_id=" + std::to_string(*entity);
   ctx += ")";
   st.append_message(ctx);
-  st.with_detail("world_id", world_id_).with_detail("run_id", run_id_).with_detail("tick", tick_);
+  st.with_detail("world_id", world_id_).with_detail("run_id", run_id_);
+  if (!st.detail("tick")) st.with_detail("tick", tick_);  // a partial tick names its own tick
   if (!table.empty() && !st.detail("table")) st.with_detail("table", table);
   if (entity && !st.detail("entity_id")) st.with_detail("entity_id", *entity);
   return st;
@@ -668,6 +669,27 @@ Result<World::Prepared> World::Finish(TableState& t, const std::shared_ptr<arrow
   return out;
 }
 
+void World::Finalize(std::int32_t tick, std::vector<Prepared>& prepared, StepProfile* profile) {
+  for (auto& pr : prepared) {
+    TableState& t = *pr.table;
+    t.live = pr.snapshot;
+    for (auto id : t.staged.Ids()) {
+      auto it = entities_.find(id);
+      if (it != entities_.end()) it->second.staged = false;
+    }
+    t.staged.Clear();
+    t.despawns.clear();
+    profile->rows_written += pr.stamped->num_rows();
+    profile->read_prior_sec += pr.profile.read_prior_sec;
+    profile->materialize_sec += pr.profile.materialize_sec;
+    profile->process_sec += pr.profile.process_sec;
+    profile->append_sec += pr.profile.append_sec;
+    profile->live_snapshot_sec += pr.profile.live_snapshot_sec;
+    profile->tables.push_back(pr.profile);
+  }
+  tick_ = tick + 1;
+}
+
 Result<StepProfile> World::CommitPrepared(std::int32_t tick, std::vector<Prepared> prepared, double started) {
   StepProfile profile;
   profile.tick = tick;
@@ -691,6 +713,11 @@ Result<StepProfile> World::CommitPrepared(std::int32_t tick, std::vector<Prepare
   profile.commit_sec = Now() - t0;
   if (result.kind == CommitResult::Kind::kNothingVisible) return Context(result.status);
   if (result.kind == CommitResult::Kind::kPartial) {
+    // The tick is committed (its record exists; recovery rolls it forward) but this in-memory
+    // world no longer matches a clean state. With k > 1 the tick had completed before its
+    // flush failed, so it is finalized like any completed tick before the world is poisoned.
+    last_committed_tick_ = tick;
+    if (result.tick_completed) Finalize(tick, prepared, &profile);
     state_ = WorldState::kPoisonedPartialTick;
     Status st = Error(Code::ARCT_ERR_PARTIAL_TICK,
                       "tick " + std::to_string(tick) + " was published partially (" +
@@ -698,31 +725,14 @@ Result<StepProfile> World::CommitPrepared(std::int32_t tick, std::vector<Prepare
                           result.status.message());
     std::string tables;
     for (const auto& name : result.committed_tables) tables += (tables.empty() ? "" : ",") + name;
-    st.with_detail("committed_tables", static_cast<std::int64_t>(result.committed_tables.size()))
+    st.with_detail("tick", tick)
+        .with_detail("committed_tables", static_cast<std::int64_t>(result.committed_tables.size()))
         .with_detail("committed_table_names", tables)
         .with_detail("cause", result.status.message());
     poison_cause_ = st;
     return Context(st);
   }
-  // Finalize: snapshots, staged buffers, tick.
-  for (auto& pr : prepared) {
-    TableState& t = *pr.table;
-    t.live = pr.snapshot;
-    for (auto id : t.staged.Ids()) {
-      auto it = entities_.find(id);
-      if (it != entities_.end()) it->second.staged = false;
-    }
-    t.staged.Clear();
-    t.despawns.clear();
-    profile.rows_written += pr.stamped->num_rows();
-    profile.read_prior_sec += pr.profile.read_prior_sec;
-    profile.materialize_sec += pr.profile.materialize_sec;
-    profile.process_sec += pr.profile.process_sec;
-    profile.append_sec += pr.profile.append_sec;
-    profile.live_snapshot_sec += pr.profile.live_snapshot_sec;
-    profile.tables.push_back(pr.profile);
-  }
-  tick_ = tick + 1;
+  Finalize(tick, prepared, &profile);
   if (result.kind == CommitResult::Kind::kCommitted && !store_->HasPending()) last_committed_tick_ = tick;
   profile.store_reads = store_->counters().reads - reads_before;
   profile.tick_sec = Now() - started;
@@ -927,7 +937,9 @@ Status World::Flush() {
   std::lock_guard<std::mutex> lock(mu_);
   return Guarded([&]() -> Status {
     if (closed_) return Status::OK();
-    KILN_RETURN_NOT_OK(CheckSteppable());
+    if (epoch_) return Context(Error(Code::ARCT_ERR_STEP_ALREADY_IN_FLIGHT, "a split-step epoch is open"));
+    // A world poisoned by an internal error still writes the ticks it completed (only changes are
+    // refused, §3.8); after a partial tick the store holds nothing more to write.
     return FlushLocked();
   });
 }
@@ -939,11 +951,13 @@ Status World::RetryFailedFlush() {
 }
 
 Status World::FlushLocked() {
+  if (state_ == WorldState::kPoisonedPartialTick) return Status::OK();
   bool had = store_->HasPending();
   Status st = store_->FlushPending();
   if (st.code() == code(Code::ARCT_ERR_PARTIAL_TICK)) {
     state_ = WorldState::kPoisonedPartialTick;
     poison_cause_ = st;
+    last_committed_tick_ = tick_ - 1;  // the flush's record exists: its ticks are committed
   }
   if (st.ok() && had) last_committed_tick_ = tick_ - 1;
   return Context(st);
@@ -957,7 +971,7 @@ Status World::Close(bool discard_unflushed) {
       return Context(Error(Code::ARCT_ERR_WORLD_BUSY, "cannot close while a split-step epoch is open"));
     epoch_.reset();
     // discard: unflushed ticks are dropped without writing them (Python's close(discard=True)).
-    if (state_ == WorldState::kReady && !discard_unflushed) KILN_RETURN_NOT_OK(FlushLocked());
+    if (!discard_unflushed) KILN_RETURN_NOT_OK(FlushLocked());
     store_->DiscardPending();
     store_.reset();  // releases the writer lock
     parquet_ = nullptr;

@@ -182,6 +182,7 @@ class World {
   Result<Prepared> Finish(TableState& t, const std::shared_ptr<arrow::RecordBatch>& processed, std::int32_t tick,
                           TableProfile p);
   Result<StepProfile> CommitPrepared(std::int32_t tick, std::vector<Prepared> prepared, double started);
+  void Finalize(std::int32_t tick, std::vector<Prepared>& prepared, StepProfile* profile);
   Result<StepProfile> StepLocked();
   Status RetryFailedFlush();
   Status FlushLocked();
