@@ -1,6 +1,6 @@
-"""Threshold estimation (popgen §3): Nunney's heuristic C by bisection with common random numbers.
-
-The `tp` GLM method of §3.2 is not implemented yet (K2301 names it); see docs/popgen.md.
+"""Threshold estimation (popgen §3): Nunney's heuristic C by bisection with common random numbers
+(`nunney2003`, §3.1) and the statistical quantile thresholds T_p of a sequential GLM design (`tp`,
+§3.2, in kiln.popgen.tp).
 """
 from __future__ import annotations
 
@@ -59,8 +59,15 @@ def estimate_threshold(model: Nunney2003, method: str = "nunney2003", seed: int 
                        resolution: float = 0.01, early_stop: bool = True, T_bounds=(0.5, 1e5),
                        horizon: Any = None, workers: int | None = None, strict: bool = False,
                        progress: Any = None, **kw: Any) -> ThresholdResult:
+    if method == "tp":
+        from kiln.popgen.tp import estimate_tp
+
+        return estimate_tp(model, seed=seed, T_bounds=T_bounds, horizon=horizon, workers=workers, strict=strict,
+                           progress=progress, **kw)
     if method != "nunney2003":
-        raise error_for(2301, f"method={method!r}: this build implements 'nunney2003' only", parameter="method")
+        raise error_for(2107, f"method={method!r} is not one of nunney2003, tp", parameter="method")
+    if kw:
+        raise error_for(2106, f"unknown keyword(s) for method='nunney2003': {sorted(kw)}", parameter=sorted(kw)[0])
     if search not in ("bisect", "scan"):
         raise error_for(2107, f"search={search!r} is not one of bisect, scan", parameter="search")
     seed = check_seed("seed", seed)
