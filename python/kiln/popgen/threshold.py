@@ -58,12 +58,26 @@ def estimate_threshold(model: Nunney2003, method: str = "nunney2003", seed: int 
                        multipliers=(1.00, 1.02, 1.05, 1.10), runs_per_multiplier: int = 5,
                        resolution: float = 0.01, early_stop: bool = True, T_bounds=(0.5, 1e5),
                        horizon: Any = None, workers: int | None = None, strict: bool = False,
-                       progress: Any = None, **kw: Any) -> ThresholdResult:
+                       progress: Any = None, executor: str = "local", runner: Any = None,
+                       **kw: Any) -> ThresholdResult:
+    if executor == "dask" and runner is None:
+        # One LocalCluster (or Client) for the whole estimate; rounds stay barriers, so the result equals
+        # the local executor's (§5.1 item 2).
+        from kiln.popgen.distributed import spec_runner
+
+        runner = spec_runner(model, workers=workers, address=kw.pop("address", None))
+        try:
+            return estimate_threshold(model, method=method, seed=seed, search=search, multipliers=multipliers,
+                                      runs_per_multiplier=runs_per_multiplier, resolution=resolution,
+                                      early_stop=early_stop, T_bounds=T_bounds, horizon=horizon, workers=workers,
+                                      strict=strict, progress=progress, executor="local", runner=runner, **kw)
+        finally:
+            runner.close()
     if method == "tp":
         from kiln.popgen.tp import estimate_tp
 
         return estimate_tp(model, seed=seed, T_bounds=T_bounds, horizon=horizon, workers=workers, strict=strict,
-                           progress=progress, **kw)
+                           progress=progress, executor=executor, runner=runner, **kw)
     if method != "nunney2003":
         raise error_for(2107, f"method={method!r} is not one of nunney2003, tp", parameter="method")
     if kw:
@@ -71,6 +85,8 @@ def estimate_threshold(model: Nunney2003, method: str = "nunney2003", seed: int 
     if search not in ("bisect", "scan"):
         raise error_for(2107, f"search={search!r} is not one of bisect, scan", parameter="search")
     seed = check_seed("seed", seed)
+    if executor not in ("local", "dask"):
+        raise error_for(2107, f"executor={executor!r} is not one of local, dask", parameter="executor")
     multipliers = tuple(float(m) for m in multipliers)
     _check_config(multipliers, runs_per_multiplier, resolution, T_bounds)
     horizon = HorizonRule() if horizon is None else horizon
@@ -87,13 +103,16 @@ def estimate_threshold(model: Nunney2003, method: str = "nunney2003", seed: int 
             # The same replicate ids at every tested T (CRN), horizon H(T*m) per multiplier.
             reps = [NUNNEY_TAG | (runs_per_multiplier * i + k) for k in range(runs_per_multiplier)]
             specs += model.specs(seed, reps, [T * m], horizon, group=0)
-        runs, _, _ = model.run_specs(specs, record="outcome", workers=workers,
-                                     stop_group_on_extinction=early_stop)
+        if runner is None:
+            runs, _, _ = model.run_specs(specs, record="outcome", workers=workers,
+                                         stop_group_on_extinction=early_stop)
+        else:  # Dask or a sweep's replaying runner: outcomes in spec order, no early stop
+            runs = runner(specs)
         outcomes = runs.column("outcome").to_pylist()
         passed = all(o == "persisted" for o in outcomes)
         tests.append({"T": T, "passed": passed, "outcomes": outcomes,
-                      "replicates": runs.column("replicate").to_pylist(),
-                      "horizons": runs.column("horizon").to_pylist()})
+                      "replicates": [s["replicate"] for s in specs],
+                      "horizons": [s["horizon"] for s in specs]})
         if progress is not None:
             progress(tests[-1])
         cache[T] = passed
