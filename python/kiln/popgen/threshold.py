@@ -1,6 +1,6 @@
-"""Threshold estimation (popgen §3): Nunney's heuristic C by bisection with common random numbers.
-
-The `tp` GLM method of §3.2 is not implemented yet (K2301 names it); see docs/popgen.md.
+"""Threshold estimation (popgen §3): Nunney's heuristic C by bisection with common random numbers
+(`nunney2003`, §3.1) and the statistical quantile thresholds T_p of a sequential GLM design (`tp`,
+§3.2, in kiln.popgen.tp).
 """
 from __future__ import annotations
 
@@ -58,12 +58,35 @@ def estimate_threshold(model: Nunney2003, method: str = "nunney2003", seed: int 
                        multipliers=(1.00, 1.02, 1.05, 1.10), runs_per_multiplier: int = 5,
                        resolution: float = 0.01, early_stop: bool = True, T_bounds=(0.5, 1e5),
                        horizon: Any = None, workers: int | None = None, strict: bool = False,
-                       progress: Any = None, **kw: Any) -> ThresholdResult:
+                       progress: Any = None, executor: str = "local", runner: Any = None,
+                       **kw: Any) -> ThresholdResult:
+    if executor == "dask" and runner is None:
+        # One LocalCluster (or Client) for the whole estimate; rounds stay barriers, so the result equals
+        # the local executor's (§5.1 item 2).
+        from kiln.popgen.distributed import spec_runner
+
+        runner = spec_runner(model, workers=workers, address=kw.pop("address", None))
+        try:
+            return estimate_threshold(model, method=method, seed=seed, search=search, multipliers=multipliers,
+                                      runs_per_multiplier=runs_per_multiplier, resolution=resolution,
+                                      early_stop=early_stop, T_bounds=T_bounds, horizon=horizon, workers=workers,
+                                      strict=strict, progress=progress, executor="local", runner=runner, **kw)
+        finally:
+            runner.close()
+    if method == "tp":
+        from kiln.popgen.tp import estimate_tp
+
+        return estimate_tp(model, seed=seed, T_bounds=T_bounds, horizon=horizon, workers=workers, strict=strict,
+                           progress=progress, executor=executor, runner=runner, **kw)
     if method != "nunney2003":
-        raise error_for(2301, f"method={method!r}: this build implements 'nunney2003' only", parameter="method")
+        raise error_for(2107, f"method={method!r} is not one of nunney2003, tp", parameter="method")
+    if kw:
+        raise error_for(2106, f"unknown keyword(s) for method='nunney2003': {sorted(kw)}", parameter=sorted(kw)[0])
     if search not in ("bisect", "scan"):
         raise error_for(2107, f"search={search!r} is not one of bisect, scan", parameter="search")
     seed = check_seed("seed", seed)
+    if executor not in ("local", "dask"):
+        raise error_for(2107, f"executor={executor!r} is not one of local, dask", parameter="executor")
     multipliers = tuple(float(m) for m in multipliers)
     _check_config(multipliers, runs_per_multiplier, resolution, T_bounds)
     horizon = HorizonRule() if horizon is None else horizon
@@ -80,13 +103,16 @@ def estimate_threshold(model: Nunney2003, method: str = "nunney2003", seed: int 
             # The same replicate ids at every tested T (CRN), horizon H(T*m) per multiplier.
             reps = [NUNNEY_TAG | (runs_per_multiplier * i + k) for k in range(runs_per_multiplier)]
             specs += model.specs(seed, reps, [T * m], horizon, group=0)
-        runs, _, _ = model.run_specs(specs, record="outcome", workers=workers,
-                                     stop_group_on_extinction=early_stop)
+        if runner is None:
+            runs, _, _ = model.run_specs(specs, record="outcome", workers=workers,
+                                         stop_group_on_extinction=early_stop)
+        else:  # Dask or a sweep's replaying runner: outcomes in spec order, no early stop
+            runs = runner(specs)
         outcomes = runs.column("outcome").to_pylist()
         passed = all(o == "persisted" for o in outcomes)
         tests.append({"T": T, "passed": passed, "outcomes": outcomes,
-                      "replicates": runs.column("replicate").to_pylist(),
-                      "horizons": runs.column("horizon").to_pylist()})
+                      "replicates": [s["replicate"] for s in specs],
+                      "horizons": [s["horizon"] for s in specs]})
         if progress is not None:
             progress(tests[-1])
         cache[T] = passed

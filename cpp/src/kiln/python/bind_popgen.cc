@@ -3,8 +3,10 @@
 // range, so direct callers get catalog errors too. Long calls release the GIL; results leave as
 // Arrow C stream capsules (zero-copy into pyarrow, polars, duckdb).
 #include <arrow/record_batch.h>
+#include <arrow/table.h>
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
@@ -15,6 +17,7 @@
 
 #include "kiln/core/detmath.h"
 #include "kiln/core/error_codes.h"
+#include "kiln/core/part_store.h"
 #include "kiln/popgen/batch.h"
 #include "kiln/popgen/samplers.h"
 #include "kiln/popgen/streams.h"
@@ -139,6 +142,96 @@ nb::tuple RunMany(nb::list specs, const std::string& record, std::int64_t record
   return nb::make_tuple(Stream(runs), gens, pops, messages);
 }
 
+// The sweep results store is the core part store (specs/README.md: one PartStore, popgen maps its
+// lock and corruption errors to K2401/K2403); Python only decides what goes into each commit.
+core::Status MapStoreStatus(const core::Status& st) {
+  if (st.ok()) return st;
+  core::Status out = st;
+  if (st.code() == static_cast<std::int32_t>(errors::Code::CORE_STORE_LOCKED)) {
+    out = errors::popgen_store_locked(st.message());
+  } else if (st.code() == static_cast<std::int32_t>(errors::Code::CORE_STORE_CORRUPT)) {
+    out = errors::popgen_store_corrupt(st.message());
+  }
+  return out;
+}
+
+class SweepPartStore {
+ public:
+  SweepPartStore(const std::string& root, const std::string& ns, const std::string& writer_key, bool fsync) {
+    auto r = core::PartStore::Open(root, ns, writer_key, fsync ? core::Durability::kFsync : core::Durability::kProcess,
+                                   nullptr);
+    if (!r.ok()) throw NativeError(MapStoreStatus(r.status()));
+    store_ = std::move(*r);
+  }
+
+  /// Stages one part per (table, data) and commits them atomically under `tick` with the JSON
+  /// object `record_json`; returns the final part names. Nothing is visible if it fails.
+  std::vector<std::string> Commit(std::int32_t tick, const std::string& record_json,
+                                  const std::vector<std::pair<std::string, nb::object>>& tables) {
+    Live();
+    std::vector<std::shared_ptr<arrow::Table>> data;
+    for (const auto& [name, obj] : tables) {
+      auto batch = ImportBatch(obj);
+      auto t = arrow::Table::FromRecordBatches({batch});
+      if (!t.ok()) throw NativeError(errors::popgen_store_corrupt(t.status().ToString()));
+      data.push_back(*t);
+    }
+    auto rec = core::Json::Parse(record_json, static_cast<std::int32_t>(errors::Code::POPGEN_STORE_CORRUPT));
+    if (!rec.ok() || !rec->is_object()) throw NativeError(errors::popgen_store_corrupt("commit record is not a JSON object"));
+    core::Json::Object record = rec->as_object();
+    std::vector<std::string> names;
+    core::Status failure;
+    {
+      nb::gil_scoped_release release;  // Parquet encoding and fsync take the bulk of a commit
+      std::vector<core::StagedPart> staged;
+      std::vector<core::Json::Object> extras;
+      for (std::size_t i = 0; i < data.size() && failure.ok(); ++i) {
+        auto part = store_->Stage(tables[i].first, *data[i], core::ParquetWriterSettings{});
+        if (!part.ok()) {
+          failure = part.status();
+          break;
+        }
+        staged.push_back(*part);
+        extras.emplace_back();
+      }
+      if (!failure.ok()) {
+        store_->Discard(staged);
+      } else {
+        auto outcome = store_->Commit(tick, std::move(record), staged, extras);
+        if (!outcome.committed) failure = outcome.status;
+        for (const auto& p : staged) names.push_back(p.table + "/" + p.name);
+      }
+    }
+    if (!failure.ok()) throw NativeError(MapStoreStatus(failure));
+    return names;
+  }
+
+  std::vector<std::string> ListParts(const std::string& table) const {
+    Live();
+    return ValueOrThrow(store_->ListParts(table));
+  }
+
+  std::optional<std::string> LatestRecord() const {
+    Live();
+    auto r = store_->LatestRecord();
+    if (!r.ok()) throw NativeError(MapStoreStatus(r.status()));
+    if (!r->has_value()) return std::nullopt;
+    return (*r)->Dump();
+  }
+
+  std::string Dir() const {
+    Live();
+    return store_->dir();
+  }
+  void Close() { store_.reset(); }  // releases the writer lock
+
+ private:
+  void Live() const {
+    if (!store_) throw NativeError(errors::popgen_store_locked("the results store was closed"));
+  }
+  std::unique_ptr<core::PartStore> store_;
+};
+
 }  // namespace
 
 void BindPopgen(nb::module_& m) {
@@ -152,6 +245,15 @@ void BindPopgen(nb::module_& m) {
         nb::arg("stop_group_on_extinction"),
         "Runs replicates on the native pool; returns (runs stream, [generation streams], [final populations], "
         "[error messages]).");
+  nb::class_<SweepPartStore>(m, "PopgenPartStore",
+                              "The core Parquet part store opened for one popgen writer (sweep results).")
+      .def(nb::init<const std::string&, const std::string&, const std::string&, bool>(), nb::arg("root"),
+           nb::arg("ns"), nb::arg("writer_key"), nb::arg("fsync"))
+      .def("commit", &SweepPartStore::Commit, nb::arg("tick"), nb::arg("record_json"), nb::arg("tables"))
+      .def("list_parts", &SweepPartStore::ListParts, nb::arg("table"))
+      .def("latest_record", &SweepPartStore::LatestRecord)
+      .def_prop_ro("dir", &SweepPartStore::Dir)
+      .def("close", &SweepPartStore::Close);
   m.def("popgen_generation_schema", [](std::int64_t n, const std::string& record) {
     return ExportSchema(GenerationSchema(static_cast<std::int32_t>(n), ParseRecord(record)));
   });
