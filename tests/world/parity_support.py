@@ -19,7 +19,7 @@ row order of every (table, tick).
 
 Scenarios are functions of a ``Worlds`` factory (``worlds.create()`` → a ``Lockstep`` over fresh
 worlds with fixed world_id/run_id, ``worlds.reopen(ls)`` → resume both from their Parquet stores,
-``worlds.cross_open(ls)`` → resume each backend's store with the *other* backend).
+``worlds.cross_open()`` → resume each backend's store with the *other* backend).
 ``run_scenario(fn, kind, tmp_path)`` runs one scenario on one store kind and finishes every
 lock-step pair it created.
 """
@@ -48,10 +48,7 @@ BACKENDS = ("native", "reference")
 #: machine steers around the open ones. Delete an entry once the kernel is fixed: the strict
 #: xfails then turn into failures that point at the marks to remove.
 NATIVE_BUGS: dict[str, str] = {
-    "N1": "a partially published tick (103) does not advance last_committed_tick",
-    "N2": "flush_every_ticks>1: a step whose flush fails with 103 is left uncompleted (tick, live snapshots)",
-    "N3": "a poisoned world's own ledger reads show the published part of the partial tick",
-    "N4": "a world poisoned by an internal error refuses flush() (105) and close() drops its unflushed ticks",
+    "N5": "flush_every_ticks>1: later 103 errors carry the world tick, not the partially published tick",
 }
 
 
@@ -237,6 +234,11 @@ def _same_errors(a: BaseException, b: BaseException) -> bool:
     return ca is None or cb is None or ca == cb
 
 
+@dataclass
+class Caught:
+    error: Optional["LockstepError"] = None
+
+
 class LockstepError(Exception):
     """Both backends raised the same error; ``number`` is its catalog number."""
 
@@ -301,19 +303,12 @@ class Lockstep:
         what = f"{self.label}{name}{_short(args, kwargs)}"
         self._check_steps(what)
         if errors:
-            if len(errors) != 2:
-                failed, ok = ("native", "reference") if "native" in errors else ("reference", "native")
-                raise AssertionError(f"{what}: only {failed} failed ({errors[failed]!r}); {ok} returned "
-                                     f"{results[ok]!r}") from errors[failed]
-            sig_n, sig_r = error_signature(errors["native"]), error_signature(errors["reference"])
-            assert _same_errors(errors["native"], errors["reference"]), (f"{what}: different errors: native {sig_n} {errors['native']!r}; "
-                                    f"reference {sig_r} {errors['reference']!r}")
-            self.check_state(f"after failed {what}")
-            raise LockstepError(errors["native"], errors["reference"])
+            self._raise_common(what, errors, results)
         rn, rr = results["native"], results["reference"]
         if isinstance(rn, (ProcessorHandle, HookHandle)):
-            assert (rn.name, rn.priority) == (rr.name, rr.priority) if isinstance(rn, ProcessorHandle) else True
-            out: Any = Both(rn, rr)
+            if isinstance(rn, ProcessorHandle):
+                assert (rn.name, rn.priority) == (rr.name, rr.priority), f"{what}: {rn!r} vs {rr!r}"
+            out: Any = Both(rn, rr)  # handles belong to one world each
         else:
             cn, cr = _comparable(rn), _comparable(rr)
             assert cn == cr, f"{what}: different results: native {cn!r}; reference {cr!r}"
@@ -321,13 +316,29 @@ class Lockstep:
         self.check_light(f"after {what}")
         return out
 
+    def _raise_common(self, what: str, errors: dict, results: dict) -> None:
+        """Check 4: both failed with the same error, and the state after is the same; then raise
+        the common error as ``LockstepError``."""
+        if len(errors) != 2:
+            failed, ok = ("native", "reference") if "native" in errors else ("reference", "native")
+            raise AssertionError(f"{what}: only {failed} failed ({errors[failed]!r}); {ok} returned "
+                                 f"{results[ok]!r}") from errors[failed]
+        n, r = errors["native"], errors["reference"]
+        assert _same_errors(n, r), (f"{what}: different errors: native {error_signature(n)} {n!r}; "
+                                    f"reference {error_signature(r)} {r!r}")
+        self.check_state(f"after failed {what}")
+        raise LockstepError(n, r)
+
     @contextlib.contextmanager
-    def fails(self, number: int) -> Iterator[None]:
-        """The block must raise the same error with catalog number ``number`` on both backends."""
+    def fails(self, number: int) -> Iterator["Caught"]:
+        """The block must raise the same error with catalog number ``number`` on both backends;
+        ``with ls.fails(103) as caught:`` gives the ``LockstepError`` as ``caught.error``."""
+        caught = Caught()
         try:
-            yield
+            yield caught
         except LockstepError as exc:
             assert exc.number == number, f"expected error {number} on both backends, got {exc}"
+            caught.error = exc
             return
         raise AssertionError(f"expected error {number} on both backends; nothing was raised")
 
@@ -340,12 +351,10 @@ class Lockstep:
                 results[b] = fn(w)
             except Exception as exc:  # noqa: BLE001
                 errors[b] = exc
-        self._check_steps(f"{self.label}each({getattr(fn, '__name__', fn)})")
+        what = f"{self.label}each({getattr(fn, '__name__', fn)})"
+        self._check_steps(what)
         if errors:
-            assert len(errors) == 2, f"each(): only {list(errors)} failed: {errors!r}"
-            assert _same_errors(errors["native"], errors["reference"]), errors
-            self.check_state("after failed each()")
-            raise LockstepError(errors["native"], errors["reference"])
+            self._raise_common(what, errors, results)
         assert _comparable(results["native"]) == _comparable(results["reference"]), results
         self.check_light("after each()")
         return results["native"]
@@ -375,13 +384,13 @@ class Lockstep:
 
     def _check_steps(self, what: str) -> None:
         """Check 2: equal live tables after every step the call executed."""
-        tn, tr = self._ticks["native"], self._ticks["reference"]
+        tn, tr = list(self._ticks["native"]), list(self._ticks["reference"])
+        self._ticks["native"].clear()
+        self._ticks["reference"].clear()
         assert [t for t, _ in tn] == [t for t, _ in tr], (
             f"{what}: different completed ticks: native {[t for t, _ in tn]}, reference {[t for t, _ in tr]}")
         for (t, ln), (_, lr) in zip(tn, tr):
             assert_same_live(ln, lr, f"{what}: live_tables() after tick {t}")
-        tn.clear()
-        tr.clear()
 
     def _check_live_now(self, what: str) -> None:
         assert_same_live(self.native.live_tables(), self.reference.live_tables(), what)

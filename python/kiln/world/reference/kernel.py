@@ -379,7 +379,16 @@ class ReferenceKernel:
         self._state = _POISONED_INTERNAL
         self._poison_info = {"cause": f"{type(exc).__name__}: {exc}"}
 
-    def _poison_partial(self, tick: int, p: PartialPublish) -> Exception:
+    def _poison_partial(self, tick: int, p: PartialPublish, *, first_tick: Optional[int] = None,
+                        completed: Sequence[_PendingTick] = ()) -> Exception:
+        """Poison after a partial publication of the flush ``first_tick..tick``.
+
+        Kiln's own readers never see a partial tick, not even before recovery (§5.5), so the
+        world's ledger reads skip every stored row of that flush from now on. Ticks of it that
+        had completed in memory (``completed``: the pending ticks of a k > 1 flush) stay readable
+        from memory, like unflushed ticks before (read-your-writes, §5.7); with k = 1 the tick
+        never completed, so it is simply absent until a reopen rolls it forward.
+        """
         self._discard_epoch(abort_txn=False)
         self._state = _POISONED_PARTIAL
         self._last_committed = max(self._last_committed, tick)
@@ -387,6 +396,8 @@ class ReferenceKernel:
             "tick": tick,
             "committed_tables": len(p.committed_tables),
             "cause": str(p.cause),
+            "hidden": (tick if first_tick is None else first_tick, tick),
+            "completed": list(completed),
         }
         return self._err(
             103,
@@ -1035,7 +1046,7 @@ class ReferenceKernel:
             raise self._store_err(f) from f.cause
         except PartialPublish as p:
             self._pending = []
-            raise self._poison_partial(pending[-1].tick, p) from p.cause
+            raise self._poison_partial(pending[-1].tick, p, first_tick=pending[0].tick, completed=pending) from p.cause
         self._pending = []
         self._last_committed = last.tick
 
@@ -1291,9 +1302,19 @@ class ReferenceKernel:
                     return schema.empty_table()
                 spawns = self._spawn_batch(table, self._tick)
                 return to_table([flt.apply(spawns, check_world=False)] if spawns is not None else [], schema)
-            parts = [self._store.read(table, flt, schema, own_world=(self._world_id, self._run_id))]
-            if own and self._pending:
-                for p in self._pending:
+            stored = self._store.read(table, flt, schema, own_world=(self._world_id, self._run_id))
+            pending = self._pending
+            if own and self._state == _POISONED_PARTIAL:
+                # Never a partial tick (§5.5): drop the stored rows of the partially published
+                # flush; its completed ticks are read from memory instead (see _poison_partial).
+                lo, hi = self._poison_info["hidden"]
+                ticks_col = stored.column("tick")
+                keep = pc.or_(pc.less(ticks_col, lo), pc.greater(ticks_col, hi))
+                stored = stored.filter(keep)
+                pending = list(self._poison_info["completed"]) + list(pending)
+            parts = [stored]
+            if own and pending:
+                for p in pending:
                     b = p.batches.get(table)
                     if b is not None and flt.may_match(p.tick, p.tick, None, None):
                         parts.append(flt.apply(b, check_world=False))
