@@ -12,6 +12,7 @@ namespace nb = nanobind;
 
 namespace kiln::python {
 void BindWorld(nb::module_& m);
+void BindFormula(nb::module_& m);
 }
 
 NB_MODULE(_kiln, m) {
@@ -28,4 +29,5 @@ NB_MODULE(_kiln, m) {
   m.attr("ARROW_VERSION") = ARROW_VERSION_STRING;
   kiln::python::RegisterErrorTranslator();
   kiln::python::BindWorld(m);
+  kiln::python::BindFormula(m);
 }
