@@ -1,6 +1,7 @@
 #include "kiln/formula/compiler.h"
 
 #include <bit>
+#include <limits>
 #include <cmath>
 #include <numbers>
 #include <optional>
@@ -154,6 +155,9 @@ class Compiler {
     return Status::OK();
   }
   std::uint32_t intern(double v) {
+    // One NaN in the pool: folded NaNs differ in sign/payload between libm and Python's math, and
+    // results identify NaNs anyway; the canonical quiet NaN keeps pools byte-identical.
+    if (v != v) v = std::numeric_limits<double>::quiet_NaN();
     for (std::size_t i = 0; i < pool_.size(); ++i)
       if (Bits(pool_[i], v)) return static_cast<std::uint32_t>(i);
     pool_.push_back(v);
@@ -403,8 +407,10 @@ Status Compiler::reduce_binary(const Pending& p) {
     r.cmp_known = rc.cmp_known;
     r.cmp_value = rc.cmp_value;
     r.span = a.span;
+    // Known at compile time with short-circuit rules (a falsy known `a` decides alone), whether
+    // or not folding is on: the F6 square rule depends on it, and fold on/off must agree.
     double av = a.value;
-    if (a.known && rc.known) {
+    if (a.known && (!core::program::ops::truthy(av) || rc.known)) {
       r.known = true;
       r.value = core::program::ops::truthy(av) ? rc.value : av;
     }
@@ -427,6 +433,10 @@ Status Compiler::reduce_binary(const Pending& p) {
   if (a.known && b.known) {
     r.known = true;
     r.value = core::program::ops::apply(op, 0, a.value, b.value, 0);
+  } else if (a.known && (op == Op::AND || op == Op::OR) &&
+             core::program::ops::truthy(a.value) == (op == Op::OR)) {
+    r.known = true;  // short-circuit: the known left operand is the value
+    r.value = a.value;
   }
   if (IsCmp(p.tok)) {
     r.kind = Kind::Cmp;
@@ -512,13 +522,19 @@ Status Compiler::reduce_call(const Pending& p) {
       known = known && args[i].known;
       v[i] = args[i].value;
     }
+    if (op == Op::SELECT && args[0].known) {  // short-circuit: only the chosen branch matters
+      const Operand& chosen = core::program::ops::truthy(args[0].value) ? args[1] : args[2];
+      known = chosen.known;
+    }
     Operand r;
     r.start = start;
     r.span = p.span;
     if (known) {
       r.known = true;
       r.value = core::program::ops::apply(op, arg0, v[0], v[1], v[2]);
-      if (can_fold(r.value)) {
+      // strict: clamp with lo > hi is a runtime domain error, so it is not folded away
+      const bool strict_error = opt_.mode == Mode::strict && op == Op::CLAMP && v[1] > v[2];
+      if (can_fold(r.value) && !strict_error) {
         collapse(start, r.value, p.span);
         return Status::OK();
       }
@@ -787,7 +803,7 @@ Result<Compiled> Compiler::run() {
       ops_.pop_back();
       if (q.kind == PKind::LParen) {
         Operand& o = operands_.back();
-        if (o.kind == Kind::Cmp || o.kind == Kind::Neg) o.kind = Kind::Other;
+        if (o.kind == Kind::Cmp) o.kind = Kind::Other;  // (a < b) < c does not chain
         o.span = Span{q.span.start, t.span.end};
       } else {
         ++q.argc;
