@@ -950,7 +950,15 @@ def evaluate(text_or_tree, values: Optional[Mapping[str, Any]] = None, /, *, con
     vals = dict(values or {}, **kw)
     if constants:
         vals.update(dict(constants))
-    tree = parse(text_or_tree, constants=constants) if isinstance(text_or_tree, str) else text_or_tree
+    if isinstance(text_or_tree, str):
+        c = compile(text_or_tree, constants=constants)
+        missing = [v[0] for v in c.variables if v[0] not in vals]
+        if missing:
+            raise make_error(4301, count=len(missing), names=", ".join(missing), suggestion="")
+        tree = c.tree if c.tree is not None else parse(text_or_tree, constants=constants)
+        tree = parse(text_or_tree, constants=constants)
+    else:
+        tree = text_or_tree
     return evaluate_tree(tree, vals)
 
 
