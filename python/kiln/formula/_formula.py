@@ -149,6 +149,8 @@ def _rebuild(text: str, mode: str, fold: bool, limits: tuple, constants: tuple) 
 _cache_lock = threading.Lock()
 _cache: "collections.OrderedDict[tuple, Formula]" = collections.OrderedDict()
 _cache_size = 1024
+# Default-option entries of the cache by text alone: evaluate()'s hit path is one str-keyed probe.
+_fast: dict = {}
 
 
 def set_cache_size(n: int = 1024) -> None:
@@ -159,7 +161,7 @@ def set_cache_size(n: int = 1024) -> None:
     with _cache_lock:
         _cache_size = n
         while len(_cache) > n:
-            _cache.popitem(last=False)
+            _evict()
 
 
 def cache_info() -> dict:
@@ -169,6 +171,16 @@ def cache_info() -> dict:
 
 def compile(text: str, *, mode: str = "ieee", constants: Any = None, limits: Any = None, fold: bool = True) -> Formula:
     """Compile ``text`` to a Formula (through the LRU cache)."""
+    if constants is None and limits is None and fold is True and type(text) is str:
+        # The common case skips option normalisation: one dict probe (atomic under the GIL),
+        # then the LRU bookkeeping under the lock.
+        key = (text, mode, True, None, ())
+        f = _cache.get(key)
+        if f is not None:
+            with _cache_lock:
+                if key in _cache:
+                    _cache.move_to_end(key)
+            return f
     if _cache_size == 0:
         return Formula(text, mode=mode, constants=constants, limits=limits, fold=fold)
     try:
@@ -186,14 +198,25 @@ def compile(text: str, *, mode: str = "ieee", constants: Any = None, limits: Any
     with _cache_lock:
         _cache[key] = f
         _cache.move_to_end(key)
+        if key[1:] == ("ieee", True, None, ()):
+            _fast[key[0]] = f
         while len(_cache) > _cache_size:
-            _cache.popitem(last=False)
+            _evict()
     return f
+
+
+def _evict() -> None:
+    """Drop the least recently used entry (caller holds the lock)."""
+    key, _ = _cache.popitem(last=False)
+    if key[1:] == ("ieee", True, None, ()):
+        _fast.pop(key[0], None)
 
 
 def evaluate(text: str, mapping: Optional[Mapping[str, Any]] = None, /, **values: Any) -> float:
     """One-shot evaluation through the compile cache (ieee mode)."""
-    f = compile(text)
+    f = _fast.get(text) if type(text) is str else None
+    if f is None:
+        f = compile(text)
     if mapping is None:
         return f.evaluate(**values)
     return f.evaluate(mapping, **values)

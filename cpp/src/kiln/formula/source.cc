@@ -6,12 +6,26 @@
 
 namespace kiln::formula {
 
+Source::Source(std::string_view text, bool code_points) : text_(text), code_points_(code_points) {
+  if (code_points_) {
+    bool ascii = true;
+    for (char c : text_) ascii = ascii && (static_cast<unsigned char>(c) < 0x80);
+    if (ascii) code_points_ = false;  // bytes are code points
+  }
+}
+
 std::int64_t Source::report(std::size_t byte) const {
   if (!code_points_) return static_cast<std::int64_t>(byte);
-  std::int64_t n = 0;
-  for (std::size_t i = 0; i < byte && i < text_.size(); ++i)
-    if ((static_cast<unsigned char>(text_[i]) & 0xC0) != 0x80) ++n;
-  return n;
+  if (cp_index_.empty()) {
+    cp_index_.resize(text_.size() + 1);
+    std::uint32_t n = 0;
+    for (std::size_t i = 0; i < text_.size(); ++i) {
+      cp_index_[i] = n;
+      if ((static_cast<unsigned char>(text_[i]) & 0xC0) != 0x80) ++n;
+    }
+    cp_index_[text_.size()] = n;
+  }
+  return cp_index_[byte < text_.size() ? byte : text_.size()];
 }
 
 core::Status Source::locate(core::Status st, Span span) const {

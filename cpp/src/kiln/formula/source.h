@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "kiln/core/status.h"
 
@@ -17,7 +18,7 @@ struct Span {
 
 class Source {
  public:
-  Source(std::string_view text, bool code_points) : text_(text), code_points_(code_points) {}
+  Source(std::string_view text, bool code_points);
   std::string_view text() const { return text_; }
   std::size_t size() const { return text_.size(); }
   /// A byte offset as reported: bytes, or code points when the caller asked for them.
@@ -28,6 +29,9 @@ class Source {
  private:
   std::string_view text_;
   bool code_points_;
+  // Non-ASCII text reported in code points: code point index of every byte offset, built on
+  // first use so that reporting stays O(1) (variables report their first position).
+  mutable std::vector<std::uint32_t> cp_index_;
 };
 
 /// Checks UTF-8 validity; returns the byte offset of the first invalid sequence or npos.

@@ -120,6 +120,7 @@ void ToList(PyObject* o, const std::string& name, std::vector<double>* out) {
 struct FormulaBase {
   Expression expr;
   std::vector<std::string> names;  // variables() order
+  std::vector<nb::object> keys;    // the same names as Python str (hash cached): keyword lookups
 };
 
 std::string ModeName(formula::Mode m) { return m == formula::Mode::strict ? "strict" : "ieee"; }
@@ -145,8 +146,11 @@ void Init(FormulaBase* self, const std::string& text, const std::string& mode, b
   o.code_point_positions = true;
   auto r = Expression::compile(text, o);
   if (!r.ok()) throw NativeError(r.status());
-  new (self) FormulaBase{std::move(*r), {}};
-  for (const auto& v : self->expr.variables()) self->names.push_back(v.name);
+  new (self) FormulaBase{std::move(*r), {}, {}};
+  for (const auto& v : self->expr.variables()) {
+    self->names.push_back(v.name);
+    self->keys.push_back(nb::str(v.name.c_str(), v.name.size()));
+  }
 }
 
 double Evaluate(const FormulaBase& f, PyObject* const* values, std::vector<std::string>* missing) {
@@ -234,14 +238,13 @@ double EvaluateMapping(const FormulaBase& f, nb::args args, nb::kwargs kwargs) {
   std::vector<PyObject*> vals(n, nullptr);
   std::vector<nb::object> keep;
   for (std::size_t i = 0; i < n; ++i) {
-    PyObject* v = PyDict_GetItemString(kwargs.ptr(), f.names[i].c_str());
+    PyObject* key = f.keys[i].ptr();
+    PyObject* v = PyDict_GetItem(kwargs.ptr(), key);
     if (v == nullptr && mapping != Py_None) {
       if (PyDict_Check(mapping)) {
-        v = PyDict_GetItemString(mapping, f.names[i].c_str());
+        v = PyDict_GetItem(mapping, key);
       } else {
-        PyObject* key = PyUnicode_FromStringAndSize(f.names[i].data(), static_cast<Py_ssize_t>(f.names[i].size()));
         PyObject* got = PyObject_GetItem(mapping, key);
-        Py_DECREF(key);
         if (got == nullptr) {
           if (!PyErr_ExceptionMatches(PyExc_KeyError)) throw nb::python_error();
           PyErr_Clear();
