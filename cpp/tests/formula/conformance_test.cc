@@ -148,6 +148,11 @@ TEST(FormulaConformance, EveryCase) {
       std::vector<double> out(7);
       ASSERT_TRUE(e.evaluate_batch({cols, {}, 7}, out).ok());
       for (double x : out) EXPECT_TRUE(Same(x, *v));
+      // the same with every variable a broadcast scalar (the VM's scalar-operand paths)
+      for (std::size_t s = 0; s < cols.size(); ++s) cols[s] = {nullptr, scalars[s]};
+      std::vector<double> out2(7);
+      ASSERT_TRUE(e.evaluate_batch({cols, {}, 7}, out2).ok());
+      for (double x : out2) EXPECT_TRUE(Same(x, *v));
     }
   }
 }

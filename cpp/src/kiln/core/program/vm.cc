@@ -173,26 +173,35 @@ inline void Unary(const double* a, double* o, std::size_t n, F f) {
 
 void run_chunk(const Program& p, const ColumnRef* cols, const ListColumnRef* lists, std::size_t row0, std::size_t n,
                double* out, BatchScratch& scratch) noexcept {
+  // Stack entries are column views; literals and broadcast scalars stay scalars (isc) until an
+  // operator needs them as columns, so `x * dt` never fills a buffer with dt. Scalar-only
+  // operations compute once with the same function the rows would use: the same bits.
   const double* ptr[kMaxDepth + 1];
+  bool isc[kMaxDepth + 1];
+  double cv[kMaxDepth + 1];
   int sp = 0;
+  auto materialize = [&](int d) -> const double* {
+    if (!isc[d]) return ptr[d];
+    double* o = scratch.entry(d);
+    std::fill(o, o + n, cv[d]);
+    return o;
+  };
   for (const Item& it : p.items) {
     const Op op = static_cast<Op>(it.op);
     switch (op) {
       case Op::NOP: break;
-      case Op::LIT: {
-        double* o = scratch.entry(sp);
-        std::fill(o, o + n, p.pool[it.token]);
-        ptr[sp++] = o;
+      case Op::LIT:
+        isc[sp] = true;
+        cv[sp++] = p.pool[it.token];
         break;
-      }
       case Op::VAR: {
         const ColumnRef& c = cols[it.token];
         if (c.data != nullptr) {
+          isc[sp] = false;
           ptr[sp++] = c.data + row0;
         } else {
-          double* o = scratch.entry(sp);
-          std::fill(o, o + n, c.scalar);
-          ptr[sp++] = o;
+          isc[sp] = true;
+          cv[sp++] = c.scalar;
         }
         break;
       }
@@ -203,6 +212,7 @@ void run_chunk(const Program& p, const ColumnRef* cols, const ListColumnRef* lis
           const std::int64_t b = l.offsets[row0 + j], e = l.offsets[row0 + j + 1];
           o[j] = list_aggregate(it.arg0, l.values + b, static_cast<std::size_t>(e - b));
         }
+        isc[sp] = false;
         ptr[sp++] = o;
         break;
       }
@@ -210,9 +220,48 @@ void run_chunk(const Program& p, const ColumnRef* cols, const ListColumnRef* lis
         const int k = op_info(it.op)->pops;
         const int base = sp - k;
         double* o = scratch.entry(base);
-        const double* a = ptr[base];
-        const double* b = k > 1 ? ptr[base + 1] : nullptr;
-        const double* c = k > 2 ? ptr[base + 2] : nullptr;
+        bool all_const = true;
+        for (int d = base; d < sp; ++d) all_const = all_const && isc[d];
+        if (all_const) {
+          cv[base] = ops::apply(op, it.arg0, cv[base], k > 1 ? cv[base + 1] : 0.0, k > 2 ? cv[base + 2] : 0.0);
+          isc[base] = true;
+          sp = base + 1;
+          break;
+        }
+        // One broadcast operand of a common binary operator: a scalar loop, no fill.
+        if (k == 2 && (isc[base] || isc[base + 1])) {
+          const bool left = isc[base];
+          const double s = left ? cv[base] : cv[base + 1];
+          const double* v = left ? ptr[base + 1] : ptr[base];
+          bool done = true;
+#define KILN_VS(EXPR_L, EXPR_R)                                 \
+  if (left) {                                                   \
+    for (std::size_t j = 0; j < n; ++j) o[j] = (EXPR_L);        \
+  } else {                                                      \
+    for (std::size_t j = 0; j < n; ++j) o[j] = (EXPR_R);        \
+  }
+          switch (op) {
+            case Op::ADD: KILN_VS(s + v[j], v[j] + s); break;
+            case Op::SUB: KILN_VS(s - v[j], v[j] - s); break;
+            case Op::MUL: KILN_VS(s * v[j], v[j] * s); break;
+            case Op::DIV: KILN_VS(s / v[j], v[j] / s); break;
+            case Op::LT: KILN_VS(ops::b2d(s < v[j]), ops::b2d(v[j] < s)); break;
+            case Op::LE: KILN_VS(ops::b2d(s <= v[j]), ops::b2d(v[j] <= s)); break;
+            case Op::GT: KILN_VS(ops::b2d(s > v[j]), ops::b2d(v[j] > s)); break;
+            case Op::GE: KILN_VS(ops::b2d(s >= v[j]), ops::b2d(v[j] >= s)); break;
+            default: done = false;
+          }
+#undef KILN_VS
+          if (done) {
+            isc[base] = false;
+            ptr[base] = o;
+            sp = base + 1;
+            break;
+          }
+        }
+        const double* a = materialize(base);
+        const double* b = k > 1 ? materialize(base + 1) : nullptr;
+        const double* c = k > 2 ? materialize(base + 2) : nullptr;
         switch (op) {
           case Op::ADD: Binary(a, b, o, n, [](double x, double y) { return x + y; }); break;
           case Op::SUB: Binary(a, b, o, n, [](double x, double y) { return x - y; }); break;
@@ -237,12 +286,17 @@ void run_chunk(const Program& p, const ColumnRef* cols, const ListColumnRef* lis
             for (std::size_t j = 0; j < n; ++j)
               o[j] = ops::apply(op, it.arg0, a[j], b ? b[j] : 0.0, c ? c[j] : 0.0);
         }
+        isc[base] = false;
         ptr[base] = o;
         sp = base + 1;
       }
     }
   }
-  if (ptr[0] != out) std::memmove(out, ptr[0], n * sizeof(double));
+  if (isc[0]) {
+    std::fill(out, out + n, cv[0]);
+  } else if (ptr[0] != out) {
+    std::memmove(out, ptr[0], n * sizeof(double));
+  }
 }
 
 bool run_batch(const Program& p, const ColumnRef* cols, const ListColumnRef* lists, std::size_t n, double* out,
@@ -261,7 +315,7 @@ bool run_batch(const Program& p, const ColumnRef* cols, const ListColumnRef* lis
       const std::size_t end = std::min(n, (t + 1) * rows_per_task);
       for (std::size_t r = t * rows_per_task; r < end; r += kChunkRows)
         run_chunk(p, cols, lists, r, std::min(kChunkRows, end - r), out + r, scratch);
-      if (poll && cancelled != nullptr && cancelled(cancel_arg)) stop.store(true);
+      if (poll && cancelled != nullptr && (t % 8) == 7 && cancelled(cancel_arg)) stop.store(true);
     }
   };
   int nt = (n >= kParallelRows && threads > 1) ? static_cast<int>(std::min<std::size_t>(threads, n_tasks)) : 1;
