@@ -190,3 +190,14 @@ def test_program_view_d15():
     broken = kiln.Program(p.items[:-1], p.pool, p.n_vars, p.n_lists)
     with pytest.raises(ke.KilnError):
         broken.check()
+
+
+def test_explain_formula_codes():
+    from kiln.errors import explain
+
+    text = explain("K4301")
+    assert "FORMULA_MISSING_VARIABLES" in text and explain("formula:4301") == text
+    e = ke.error_for(4301, "m", position=3)
+    assert isinstance(e, ke.FormulaBindingError) and e.position == 3 and e.row is None
+    p = e.to_problem(status=422)
+    assert p["code"] == "K4301" and p["status"] == 422 and p["title"] == e.summary
