@@ -222,6 +222,12 @@ def evaluate(text: str, mapping: Optional[Mapping[str, Any]] = None, /, **values
     return f.evaluate(mapping, **values)
 
 
+# The native twin of evaluate() (no Python frame on a cache hit); same signature and semantics.
+_kiln._formula_set_cache(_fast, compile)
+_python_evaluate = evaluate
+evaluate = _kiln._formula_evaluate
+
+
 @dataclasses.dataclass(frozen=True)
 class Validation:
     """Result of validate(): ok, the error (a KilnError or None) and the variables."""

@@ -322,6 +322,27 @@ void EvaluateColumns(const FormulaBase& f, nb::list inputs, std::size_t rows, Ou
   }
 }
 
+// kf.evaluate(text, mapping=None, /, **values) without a Python frame: the text-keyed dict of the
+// compile cache is probed here; a miss calls back into kiln.formula.compile, which fills it.
+nb::object g_fast_cache;
+nb::object g_compile;
+
+double EvaluateCached(nb::args args, nb::kwargs kwargs) {
+  if (args.size() < 1 || args.size() > 2)
+    throw NativeError(errors::core_invalid_argument("evaluate(text, mapping=None, /, **values)"));
+  nb::handle text = args[0];
+  PyObject* f = nullptr;
+  nb::object compiled;
+  if (g_fast_cache.is_valid() && PyUnicode_CheckExact(text.ptr())) f = PyDict_GetItem(g_fast_cache.ptr(), text.ptr());
+  if (f == nullptr) {
+    compiled = g_compile(text);
+    f = compiled.ptr();
+  }
+  const FormulaBase& base = nb::cast<const FormulaBase&>(nb::handle(f));
+  nb::args rest = nb::borrow<nb::args>(args.size() == 2 ? nb::make_tuple(args[1]) : nb::tuple());
+  return EvaluateMapping(base, rest, kwargs);
+}
+
 nb::bytes ProgramItems(const FormulaBase& f) {
   const auto& items = f.expr.program().items;
   return nb::bytes(reinterpret_cast<const char*>(items.data()), items.size() * sizeof(items[0]));
@@ -373,6 +394,16 @@ void BindFormula(nb::module_& m) {
       .def_prop_ro("_n_lists", [](const FormulaBase& f) { return f.expr.program().n_lists; })
       .def("disassemble", [](const FormulaBase& f) { return f.expr.disassemble(); });
 
+  m.def("_formula_set_cache", [](nb::object fast, nb::object compile) {
+    g_fast_cache = std::move(fast);
+    g_compile = std::move(compile);
+  });
+  m.def("_formula_evaluate", &EvaluateCached, "evaluate(text, mapping=None, /, **values) -> float");
+  // The module may be torn down before these statics: drop the references at interpreter exit.
+  nb::module_::import_("atexit").attr("register")(nb::cpp_function([]() {
+    g_fast_cache = nb::object();
+    g_compile = nb::object();
+  }));
   m.def("_fsum", [](F64Array a) { return core::exact_sum(a.data(), a.shape(0)); });
   m.def("_exact_mean", [](F64Array a) {
     core::ExactSum s;
