@@ -20,6 +20,16 @@ if ".".join(_pa.__version__.split(".")[:2]) != PYARROW_REQUIRED:
 __version__ = "0.1.0"
 
 from kiln.errors import KilnError, KilnWarning  # noqa: E402
+from kiln._threads import get_num_threads, set_num_threads  # noqa: E402
+
+
+def __getattr__(name: str):
+    # kiln.Program / kiln.ITEM_DTYPE load numpy-backed code only when asked for.
+    if name in ("Program", "ITEM_DTYPE"):
+        from kiln import program
+
+        return getattr(program, name)
+    raise AttributeError(f"module 'kiln' has no attribute {name!r}")
 
 
 def component(cls=None, /):
@@ -47,4 +57,5 @@ def get_include() -> str:
     return os.path.join(_native_dir(), "include")
 
 
-__all__ = ["KilnError", "KilnWarning", "component", "get_include", "__version__"]
+__all__ = ["ITEM_DTYPE", "KilnError", "KilnWarning", "Program", "component", "get_include", "get_num_threads",
+           "set_num_threads", "__version__"]

@@ -192,7 +192,7 @@ def test_header_is_b12(data):
 def test_every_entry_is_complete(data):
     for e in data["error"]:
         assert e["summary"].strip() and e["explanation"].strip() and e["since"] == "0.1", e["name"]
-        assert re.match(r"^(world|core|popgen|bench|internal)(\.[a-z_]+)?$", e["category"]), e["name"]
+        assert re.match(r"^(world|core|popgen|formula|bench|internal)(\.[a-z_]+)?$", e["category"]), e["name"]
     for e in data["error"]:
         if 0 < e["number"] < 1000:
             assert e["params"] == {"detail": "str"} and e["message"] == "{detail}", e["name"]

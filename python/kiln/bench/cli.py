@@ -26,6 +26,10 @@ def _suites() -> list:
 
 
 def run_suite(suite: str, argv: Sequence[str]) -> int:
+    if suite in ("compare", "check"):
+        from kiln.bench import compare as _compare
+
+        return (_compare.compare_main if suite == "compare" else _compare.check_main)(argv)
     path = _bench_dir() / suite / "run.py"
     if not path.is_file():
         from kiln.errors import error_for

@@ -30,6 +30,13 @@ __all__ = [
     "PopgenRunError",
     "PopgenStoreError",
     "PopgenThresholdError",
+    "FormulaBindingError",
+    "FormulaCompatError",
+    "FormulaCompileError",
+    "FormulaEvaluationError",
+    "FormulaLimitError",
+    "FormulaRuleError",
+    "FormulaSyntaxError",
     "BenchRecordError",
     "BenchStatsError",
     "CoreInvalidArgumentError",
@@ -77,6 +84,51 @@ __all__ = [
     "PopgenSchedulerUnreachableError",
     "PopgenPlotNoDataError",
     "PopgenPlotBackendMissingError",
+    "FormulaEmptyError",
+    "FormulaUnexpectedCharacterError",
+    "FormulaUnexpectedTokenError",
+    "FormulaUnexpectedEndError",
+    "FormulaUnmatchedParenthesisError",
+    "FormulaInvalidNumberError",
+    "FormulaNumberOutOfRangeError",
+    "FormulaInvalidPlaceholderError",
+    "FormulaUnsupportedOperatorError",
+    "FormulaReservedWordError",
+    "FormulaInvalidUtf8Error",
+    "FormulaUnknownFunctionError",
+    "FormulaWrongArityError",
+    "FormulaListMisuseError",
+    "FormulaConstantRequiredError",
+    "FormulaNonfiniteConstantError",
+    "FormulaInvalidOptionError",
+    "FormulaTooLongError",
+    "FormulaTooDeepError",
+    "FormulaTooManyNodesError",
+    "FormulaTooManyArgumentsError",
+    "FormulaNameTooLongError",
+    "FormulaMissingVariablesError",
+    "FormulaVariableTypeError",
+    "FormulaValueOutOfRangeError",
+    "FormulaLengthMismatchError",
+    "FormulaColumnTypeError",
+    "FormulaNameConflictError",
+    "FormulaOutputBufferError",
+    "FormulaInexactIntegerError",
+    "FormulaDivisionByZeroError",
+    "FormulaDomainError",
+    "FormulaOverflowError",
+    "FormulaNonfiniteInputError",
+    "FormulaEmptyAggregateError",
+    "FormulaRuleSyntaxError",
+    "FormulaDuplicateTargetError",
+    "FormulaTargetMissingError",
+    "FormulaTargetTypeError",
+    "FormulaTargetNotNullableError",
+    "FormulaTargetReservedError",
+    "FormulaCompatRejectedError",
+    "FormulaCompatArithmeticError",
+    "FormulaCompatComplexError",
+    "FormulaCompatAvgError",
     "BenchRecordInvalidError",
     "BenchSchemaVersionError",
     "BenchTargetFileError",
@@ -162,17 +214,26 @@ class ArenaError(KilnError):
 
 
 class FormulaError(KilnError):
-    """Base class of every kiln.formula error."""
+    """Base class of every kiln.formula error (codes K4000-K4999). `position` and `end` locate the
+    offending text (code points in Python: `text[e.position]` is the reported character), `row` the
+    first failing row of a column evaluation; each is None when it does not apply.
+
+    Codes: K4000 FORMULA_ERROR.
+    """
 
     __module__ = "kiln.errors"
-    numbers = ()
-    code = None
-    number = None
-    name = None
+    numbers = (4000,)
+    code = "K4000"
+    number = 4000
+    name = "FORMULA_ERROR"
     category = "formula"
     severity = "error"
-    summary = None
-    doc_url = None
+    summary = "A formula error without a more specific code."
+    doc_url = "https://kiln.dev/docs/errors.html#k4000"
+    _detail_attrs = ('position', 'end', 'row')
+    position: int | None
+    end: int | None
+    row: int | None
 
 
 class AnnealError(KilnError):
@@ -352,6 +413,104 @@ class PopgenThresholdError(PopgenError):
     number = None
     name = None
     category = "popgen.threshold"
+    severity = "error"
+    summary = None
+    doc_url = None
+
+
+class FormulaBindingError(FormulaError):
+    """Base class of the formula.binding errors."""
+
+    __module__ = "kiln.errors"
+    numbers = ()
+    code = None
+    number = None
+    name = None
+    category = "formula.binding"
+    severity = "error"
+    summary = None
+    doc_url = None
+
+
+class FormulaCompatError(FormulaError):
+    """Base class of the formula.compat errors."""
+
+    __module__ = "kiln.errors"
+    numbers = ()
+    code = None
+    number = None
+    name = None
+    category = "formula.compat"
+    severity = "error"
+    summary = None
+    doc_url = None
+
+
+class FormulaCompileError(FormulaError):
+    """Base class of the formula.compile errors."""
+
+    __module__ = "kiln.errors"
+    numbers = ()
+    code = None
+    number = None
+    name = None
+    category = "formula.compile"
+    severity = "error"
+    summary = None
+    doc_url = None
+
+
+class FormulaEvaluationError(FormulaError):
+    """Base class of the formula.evaluation errors."""
+
+    __module__ = "kiln.errors"
+    numbers = ()
+    code = None
+    number = None
+    name = None
+    category = "formula.evaluation"
+    severity = "error"
+    summary = None
+    doc_url = None
+
+
+class FormulaLimitError(FormulaError):
+    """Base class of the formula.limit errors."""
+
+    __module__ = "kiln.errors"
+    numbers = ()
+    code = None
+    number = None
+    name = None
+    category = "formula.limit"
+    severity = "error"
+    summary = None
+    doc_url = None
+
+
+class FormulaRuleError(FormulaError):
+    """Base class of the formula.rule errors."""
+
+    __module__ = "kiln.errors"
+    numbers = ()
+    code = None
+    number = None
+    name = None
+    category = "formula.rule"
+    severity = "error"
+    summary = None
+    doc_url = None
+
+
+class FormulaSyntaxError(FormulaError):
+    """Base class of the formula.syntax errors."""
+
+    __module__ = "kiln.errors"
+    numbers = ()
+    code = None
+    number = None
+    name = None
+    category = "formula.syntax"
     severity = "error"
     summary = None
     doc_url = None
@@ -1407,6 +1566,658 @@ class PopgenPlotBackendMissingError(PopgenPlotError, ImportError):
     doc_url = "https://kiln.dev/docs/errors.html#k2602"
 
 
+class FormulaEmptyError(FormulaSyntaxError, ValueError):
+    """K4001 FORMULA_EMPTY: The formula text contains no expression."""
+
+    __module__ = "kiln.errors"
+    numbers = (4001,)
+    code = "K4001"
+    number = 4001
+    name = "FORMULA_EMPTY"
+    category = "formula.syntax"
+    severity = "error"
+    summary = "The formula text contains no expression."
+    doc_url = "https://kiln.dev/docs/errors.html#k4001"
+
+
+class FormulaUnexpectedCharacterError(FormulaSyntaxError, ValueError):
+    """K4002 FORMULA_UNEXPECTED_CHARACTER: The formula contains a character that is not part of the
+    language.
+    """
+
+    __module__ = "kiln.errors"
+    numbers = (4002,)
+    code = "K4002"
+    number = 4002
+    name = "FORMULA_UNEXPECTED_CHARACTER"
+    category = "formula.syntax"
+    severity = "error"
+    summary = "The formula contains a character that is not part of the language."
+    doc_url = "https://kiln.dev/docs/errors.html#k4002"
+
+
+class FormulaUnexpectedTokenError(FormulaSyntaxError, ValueError):
+    """K4003 FORMULA_UNEXPECTED_TOKEN: A token appears where the grammar does not allow it."""
+
+    __module__ = "kiln.errors"
+    numbers = (4003,)
+    code = "K4003"
+    number = 4003
+    name = "FORMULA_UNEXPECTED_TOKEN"
+    category = "formula.syntax"
+    severity = "error"
+    summary = "A token appears where the grammar does not allow it."
+    doc_url = "https://kiln.dev/docs/errors.html#k4003"
+
+
+class FormulaUnexpectedEndError(FormulaSyntaxError, ValueError):
+    """K4004 FORMULA_UNEXPECTED_END: The formula ends in the middle of an expression."""
+
+    __module__ = "kiln.errors"
+    numbers = (4004,)
+    code = "K4004"
+    number = 4004
+    name = "FORMULA_UNEXPECTED_END"
+    category = "formula.syntax"
+    severity = "error"
+    summary = "The formula ends in the middle of an expression."
+    doc_url = "https://kiln.dev/docs/errors.html#k4004"
+
+
+class FormulaUnmatchedParenthesisError(FormulaSyntaxError, ValueError):
+    """K4005 FORMULA_UNMATCHED_PARENTHESIS: A parenthesis has no partner."""
+
+    __module__ = "kiln.errors"
+    numbers = (4005,)
+    code = "K4005"
+    number = 4005
+    name = "FORMULA_UNMATCHED_PARENTHESIS"
+    category = "formula.syntax"
+    severity = "error"
+    summary = "A parenthesis has no partner."
+    doc_url = "https://kiln.dev/docs/errors.html#k4005"
+
+
+class FormulaInvalidNumberError(FormulaSyntaxError, ValueError):
+    """K4006 FORMULA_INVALID_NUMBER: A number literal is malformed or directly followed by a letter,
+    digit, `_` or `.`.
+    """
+
+    __module__ = "kiln.errors"
+    numbers = (4006,)
+    code = "K4006"
+    number = 4006
+    name = "FORMULA_INVALID_NUMBER"
+    category = "formula.syntax"
+    severity = "error"
+    summary = "A number literal is malformed or directly followed by a letter, digit, `_` or `.`."
+    doc_url = "https://kiln.dev/docs/errors.html#k4006"
+
+
+class FormulaNumberOutOfRangeError(FormulaSyntaxError, ValueError):
+    """K4007 FORMULA_NUMBER_OUT_OF_RANGE: A number literal overflows binary64."""
+
+    __module__ = "kiln.errors"
+    numbers = (4007,)
+    code = "K4007"
+    number = 4007
+    name = "FORMULA_NUMBER_OUT_OF_RANGE"
+    category = "formula.syntax"
+    severity = "error"
+    summary = "A number literal overflows binary64."
+    doc_url = "https://kiln.dev/docs/errors.html#k4007"
+
+
+class FormulaInvalidPlaceholderError(FormulaSyntaxError, ValueError):
+    """K4008 FORMULA_INVALID_PLACEHOLDER: A `{name}` placeholder is empty, unterminated or contains a
+    forbidden character.
+    """
+
+    __module__ = "kiln.errors"
+    numbers = (4008,)
+    code = "K4008"
+    number = 4008
+    name = "FORMULA_INVALID_PLACEHOLDER"
+    category = "formula.syntax"
+    severity = "error"
+    summary = "A `{name}` placeholder is empty, unterminated or contains a forbidden character."
+    doc_url = "https://kiln.dev/docs/errors.html#k4008"
+
+
+class FormulaUnsupportedOperatorError(FormulaSyntaxError, ValueError):
+    """K4009 FORMULA_UNSUPPORTED_OPERATOR: The formula uses an operator from another language."""
+
+    __module__ = "kiln.errors"
+    numbers = (4009,)
+    code = "K4009"
+    number = 4009
+    name = "FORMULA_UNSUPPORTED_OPERATOR"
+    category = "formula.syntax"
+    severity = "error"
+    summary = "The formula uses an operator from another language."
+    doc_url = "https://kiln.dev/docs/errors.html#k4009"
+
+
+class FormulaReservedWordError(FormulaSyntaxError, ValueError):
+    """K4010 FORMULA_RESERVED_WORD: A reserved word (`and`, `or`, `not`, `if`) is used where a name or
+    operand is expected.
+    """
+
+    __module__ = "kiln.errors"
+    numbers = (4010,)
+    code = "K4010"
+    number = 4010
+    name = "FORMULA_RESERVED_WORD"
+    category = "formula.syntax"
+    severity = "error"
+    summary = "A reserved word (`and`, `or`, `not`, `if`) is used where a name or operand is expected."
+    doc_url = "https://kiln.dev/docs/errors.html#k4010"
+
+
+class FormulaInvalidUtf8Error(FormulaSyntaxError, ValueError):
+    """K4011 FORMULA_INVALID_UTF8: The formula bytes are not valid UTF-8."""
+
+    __module__ = "kiln.errors"
+    numbers = (4011,)
+    code = "K4011"
+    number = 4011
+    name = "FORMULA_INVALID_UTF8"
+    category = "formula.syntax"
+    severity = "error"
+    summary = "The formula bytes are not valid UTF-8."
+    doc_url = "https://kiln.dev/docs/errors.html#k4011"
+
+
+class FormulaUnknownFunctionError(FormulaCompileError, ValueError):
+    """K4101 FORMULA_UNKNOWN_FUNCTION: A call names a function that is not built in."""
+
+    __module__ = "kiln.errors"
+    numbers = (4101,)
+    code = "K4101"
+    number = 4101
+    name = "FORMULA_UNKNOWN_FUNCTION"
+    category = "formula.compile"
+    severity = "error"
+    summary = "A call names a function that is not built in."
+    doc_url = "https://kiln.dev/docs/errors.html#k4101"
+
+
+class FormulaWrongArityError(FormulaCompileError, ValueError):
+    """K4102 FORMULA_WRONG_ARITY: A built-in function is called with the wrong number of arguments."""
+
+    __module__ = "kiln.errors"
+    numbers = (4102,)
+    code = "K4102"
+    number = 4102
+    name = "FORMULA_WRONG_ARITY"
+    category = "formula.compile"
+    severity = "error"
+    summary = "A built-in function is called with the wrong number of arguments."
+    doc_url = "https://kiln.dev/docs/errors.html#k4102"
+
+
+class FormulaListMisuseError(FormulaCompileError, ValueError):
+    """K4103 FORMULA_LIST_MISUSE: A list variable is used outside an aggregate, or lists and scalars
+    are mixed.
+    """
+
+    __module__ = "kiln.errors"
+    numbers = (4103,)
+    code = "K4103"
+    number = 4103
+    name = "FORMULA_LIST_MISUSE"
+    category = "formula.compile"
+    severity = "error"
+    summary = "A list variable is used outside an aggregate, or lists and scalars are mixed."
+    doc_url = "https://kiln.dev/docs/errors.html#k4103"
+
+
+class FormulaConstantRequiredError(FormulaCompileError, ValueError):
+    """K4104 FORMULA_CONSTANT_REQUIRED: An argument that must be a compile-time constant integer is
+    not.
+    """
+
+    __module__ = "kiln.errors"
+    numbers = (4104,)
+    code = "K4104"
+    number = 4104
+    name = "FORMULA_CONSTANT_REQUIRED"
+    category = "formula.compile"
+    severity = "error"
+    summary = "An argument that must be a compile-time constant integer is not."
+    doc_url = "https://kiln.dev/docs/errors.html#k4104"
+
+
+class FormulaNonfiniteConstantError(FormulaCompileError, ValueError):
+    """K4105 FORMULA_NONFINITE_CONSTANT: A strict formula contains `inf` or `nan`."""
+
+    __module__ = "kiln.errors"
+    numbers = (4105,)
+    code = "K4105"
+    number = 4105
+    name = "FORMULA_NONFINITE_CONSTANT"
+    category = "formula.compile"
+    severity = "error"
+    summary = "A strict formula contains `inf` or `nan`."
+    doc_url = "https://kiln.dev/docs/errors.html#k4105"
+
+
+class FormulaInvalidOptionError(FormulaCompileError, ValueError):
+    """K4106 FORMULA_INVALID_OPTION: A compile option (mode, limits, constants) is invalid."""
+
+    __module__ = "kiln.errors"
+    numbers = (4106,)
+    code = "K4106"
+    number = 4106
+    name = "FORMULA_INVALID_OPTION"
+    category = "formula.compile"
+    severity = "error"
+    summary = "A compile option (mode, limits, constants) is invalid."
+    doc_url = "https://kiln.dev/docs/errors.html#k4106"
+
+
+class FormulaTooLongError(FormulaLimitError, ValueError):
+    """K4201 FORMULA_TOO_LONG: The formula text is longer than the length limit."""
+
+    __module__ = "kiln.errors"
+    numbers = (4201,)
+    code = "K4201"
+    number = 4201
+    name = "FORMULA_TOO_LONG"
+    category = "formula.limit"
+    severity = "error"
+    summary = "The formula text is longer than the length limit."
+    doc_url = "https://kiln.dev/docs/errors.html#k4201"
+
+
+class FormulaTooDeepError(FormulaLimitError, ValueError):
+    """K4202 FORMULA_TOO_DEEP: The compiled program needs a deeper stack than the depth limit."""
+
+    __module__ = "kiln.errors"
+    numbers = (4202,)
+    code = "K4202"
+    number = 4202
+    name = "FORMULA_TOO_DEEP"
+    category = "formula.limit"
+    severity = "error"
+    summary = "The compiled program needs a deeper stack than the depth limit."
+    doc_url = "https://kiln.dev/docs/errors.html#k4202"
+
+
+class FormulaTooManyNodesError(FormulaLimitError, ValueError):
+    """K4203 FORMULA_TOO_MANY_NODES: The formula has more syntax-tree nodes than the node limit."""
+
+    __module__ = "kiln.errors"
+    numbers = (4203,)
+    code = "K4203"
+    number = 4203
+    name = "FORMULA_TOO_MANY_NODES"
+    category = "formula.limit"
+    severity = "error"
+    summary = "The formula has more syntax-tree nodes than the node limit."
+    doc_url = "https://kiln.dev/docs/errors.html#k4203"
+
+
+class FormulaTooManyArgumentsError(FormulaLimitError, ValueError):
+    """K4204 FORMULA_TOO_MANY_ARGUMENTS: A call has more arguments than the argument limit."""
+
+    __module__ = "kiln.errors"
+    numbers = (4204,)
+    code = "K4204"
+    number = 4204
+    name = "FORMULA_TOO_MANY_ARGUMENTS"
+    category = "formula.limit"
+    severity = "error"
+    summary = "A call has more arguments than the argument limit."
+    doc_url = "https://kiln.dev/docs/errors.html#k4204"
+
+
+class FormulaNameTooLongError(FormulaLimitError, ValueError):
+    """K4205 FORMULA_NAME_TOO_LONG: A name or placeholder is longer than the name limit."""
+
+    __module__ = "kiln.errors"
+    numbers = (4205,)
+    code = "K4205"
+    number = 4205
+    name = "FORMULA_NAME_TOO_LONG"
+    category = "formula.limit"
+    severity = "error"
+    summary = "A name or placeholder is longer than the name limit."
+    doc_url = "https://kiln.dev/docs/errors.html#k4205"
+
+
+class FormulaMissingVariablesError(FormulaBindingError, LookupError):
+    """K4301 FORMULA_MISSING_VARIABLES: A formula was evaluated without values for some of its
+    variables.
+    """
+
+    __module__ = "kiln.errors"
+    numbers = (4301,)
+    code = "K4301"
+    number = 4301
+    name = "FORMULA_MISSING_VARIABLES"
+    category = "formula.binding"
+    severity = "error"
+    summary = "A formula was evaluated without values for some of its variables."
+    doc_url = "https://kiln.dev/docs/errors.html#k4301"
+
+
+class FormulaVariableTypeError(FormulaBindingError, TypeError):
+    """K4302 FORMULA_VARIABLE_TYPE: A variable is bound to a value of the wrong type."""
+
+    __module__ = "kiln.errors"
+    numbers = (4302,)
+    code = "K4302"
+    number = 4302
+    name = "FORMULA_VARIABLE_TYPE"
+    category = "formula.binding"
+    severity = "error"
+    summary = "A variable is bound to a value of the wrong type."
+    doc_url = "https://kiln.dev/docs/errors.html#k4302"
+
+
+class FormulaValueOutOfRangeError(FormulaBindingError, OverflowError):
+    """K4303 FORMULA_VALUE_OUT_OF_RANGE: A variable's value is too large for a double."""
+
+    __module__ = "kiln.errors"
+    numbers = (4303,)
+    code = "K4303"
+    number = 4303
+    name = "FORMULA_VALUE_OUT_OF_RANGE"
+    category = "formula.binding"
+    severity = "error"
+    summary = "A variable's value is too large for a double."
+    doc_url = "https://kiln.dev/docs/errors.html#k4303"
+
+
+class FormulaLengthMismatchError(FormulaBindingError, ValueError):
+    """K4304 FORMULA_LENGTH_MISMATCH: Column inputs of one evaluation have different lengths."""
+
+    __module__ = "kiln.errors"
+    numbers = (4304,)
+    code = "K4304"
+    number = 4304
+    name = "FORMULA_LENGTH_MISMATCH"
+    category = "formula.binding"
+    severity = "error"
+    summary = "Column inputs of one evaluation have different lengths."
+    doc_url = "https://kiln.dev/docs/errors.html#k4304"
+
+
+class FormulaColumnTypeError(FormulaBindingError, TypeError):
+    """K4305 FORMULA_COLUMN_TYPE: A column has a type a formula cannot read."""
+
+    __module__ = "kiln.errors"
+    numbers = (4305,)
+    code = "K4305"
+    number = 4305
+    name = "FORMULA_COLUMN_TYPE"
+    category = "formula.binding"
+    severity = "error"
+    summary = "A column has a type a formula cannot read."
+    doc_url = "https://kiln.dev/docs/errors.html#k4305"
+
+
+class FormulaNameConflictError(FormulaBindingError, ValueError):
+    """K4306 FORMULA_NAME_CONFLICT: A name is given both as a column and as a keyword scalar."""
+
+    __module__ = "kiln.errors"
+    numbers = (4306,)
+    code = "K4306"
+    number = 4306
+    name = "FORMULA_NAME_CONFLICT"
+    category = "formula.binding"
+    severity = "error"
+    summary = "A name is given both as a column and as a keyword scalar."
+    doc_url = "https://kiln.dev/docs/errors.html#k4306"
+
+
+class FormulaOutputBufferError(FormulaBindingError, ValueError):
+    """K4307 FORMULA_OUTPUT_BUFFER: The `out=` array is unusable."""
+
+    __module__ = "kiln.errors"
+    numbers = (4307,)
+    code = "K4307"
+    number = 4307
+    name = "FORMULA_OUTPUT_BUFFER"
+    category = "formula.binding"
+    severity = "error"
+    summary = "The `out=` array is unusable."
+    doc_url = "https://kiln.dev/docs/errors.html#k4307"
+
+
+class FormulaInexactIntegerError(FormulaBindingError, ValueError):
+    """K4308 FORMULA_INEXACT_INTEGER: In strict mode an integer column holds a value a double cannot
+    represent exactly.
+    """
+
+    __module__ = "kiln.errors"
+    numbers = (4308,)
+    code = "K4308"
+    number = 4308
+    name = "FORMULA_INEXACT_INTEGER"
+    category = "formula.binding"
+    severity = "error"
+    summary = "In strict mode an integer column holds a value a double cannot represent exactly."
+    doc_url = "https://kiln.dev/docs/errors.html#k4308"
+
+
+class FormulaDivisionByZeroError(FormulaEvaluationError, ZeroDivisionError):
+    """K4401 FORMULA_DIVISION_BY_ZERO: A strict formula divides by zero or hits a pole."""
+
+    __module__ = "kiln.errors"
+    numbers = (4401,)
+    code = "K4401"
+    number = 4401
+    name = "FORMULA_DIVISION_BY_ZERO"
+    category = "formula.evaluation"
+    severity = "error"
+    summary = "A strict formula divides by zero or hits a pole."
+    doc_url = "https://kiln.dev/docs/errors.html#k4401"
+
+
+class FormulaDomainError(FormulaEvaluationError, ValueError):
+    """K4402 FORMULA_DOMAIN_ERROR: A strict formula computes NaN from finite values."""
+
+    __module__ = "kiln.errors"
+    numbers = (4402,)
+    code = "K4402"
+    number = 4402
+    name = "FORMULA_DOMAIN_ERROR"
+    category = "formula.evaluation"
+    severity = "error"
+    summary = "A strict formula computes NaN from finite values."
+    doc_url = "https://kiln.dev/docs/errors.html#k4402"
+
+
+class FormulaOverflowError(FormulaEvaluationError, OverflowError):
+    """K4403 FORMULA_OVERFLOW: A strict formula overflows to infinity."""
+
+    __module__ = "kiln.errors"
+    numbers = (4403,)
+    code = "K4403"
+    number = 4403
+    name = "FORMULA_OVERFLOW"
+    category = "formula.evaluation"
+    severity = "error"
+    summary = "A strict formula overflows to infinity."
+    doc_url = "https://kiln.dev/docs/errors.html#k4403"
+
+
+class FormulaNonfiniteInputError(FormulaEvaluationError, ValueError):
+    """K4404 FORMULA_NONFINITE_INPUT: A strict formula received a NaN or infinite input."""
+
+    __module__ = "kiln.errors"
+    numbers = (4404,)
+    code = "K4404"
+    number = 4404
+    name = "FORMULA_NONFINITE_INPUT"
+    category = "formula.evaluation"
+    severity = "error"
+    summary = "A strict formula received a NaN or infinite input."
+    doc_url = "https://kiln.dev/docs/errors.html#k4404"
+
+
+class FormulaEmptyAggregateError(FormulaEvaluationError, ValueError):
+    """K4405 FORMULA_EMPTY_AGGREGATE: A strict formula takes avg, min or max of an empty list."""
+
+    __module__ = "kiln.errors"
+    numbers = (4405,)
+    code = "K4405"
+    number = 4405
+    name = "FORMULA_EMPTY_AGGREGATE"
+    category = "formula.evaluation"
+    severity = "error"
+    summary = "A strict formula takes avg, min or max of an empty list."
+    doc_url = "https://kiln.dev/docs/errors.html#k4405"
+
+
+class FormulaRuleSyntaxError(FormulaRuleError, ValueError):
+    """K4501 FORMULA_RULE_SYNTAX: A line of a rule set is not `target = expression`."""
+
+    __module__ = "kiln.errors"
+    numbers = (4501,)
+    code = "K4501"
+    number = 4501
+    name = "FORMULA_RULE_SYNTAX"
+    category = "formula.rule"
+    severity = "error"
+    summary = "A line of a rule set is not `target = expression`."
+    doc_url = "https://kiln.dev/docs/errors.html#k4501"
+
+
+class FormulaDuplicateTargetError(FormulaRuleError, ValueError):
+    """K4502 FORMULA_DUPLICATE_TARGET: Two rules of one rule set assign the same target."""
+
+    __module__ = "kiln.errors"
+    numbers = (4502,)
+    code = "K4502"
+    number = 4502
+    name = "FORMULA_DUPLICATE_TARGET"
+    category = "formula.rule"
+    severity = "error"
+    summary = "Two rules of one rule set assign the same target."
+    doc_url = "https://kiln.dev/docs/errors.html#k4502"
+
+
+class FormulaTargetMissingError(FormulaRuleError, LookupError):
+    """K4503 FORMULA_TARGET_MISSING: A rule's target is not a column of the batch it is applied to."""
+
+    __module__ = "kiln.errors"
+    numbers = (4503,)
+    code = "K4503"
+    number = 4503
+    name = "FORMULA_TARGET_MISSING"
+    category = "formula.rule"
+    severity = "error"
+    summary = "A rule's target is not a column of the batch it is applied to."
+    doc_url = "https://kiln.dev/docs/errors.html#k4503"
+
+
+class FormulaTargetTypeError(FormulaRuleError, TypeError):
+    """K4504 FORMULA_TARGET_TYPE: A rule's target column is not float64."""
+
+    __module__ = "kiln.errors"
+    numbers = (4504,)
+    code = "K4504"
+    number = 4504
+    name = "FORMULA_TARGET_TYPE"
+    category = "formula.rule"
+    severity = "error"
+    summary = "A rule's target column is not float64."
+    doc_url = "https://kiln.dev/docs/errors.html#k4504"
+
+
+class FormulaTargetNotNullableError(FormulaRuleError, ValueError):
+    """K4505 FORMULA_TARGET_NOT_NULLABLE: A rule produced nulls for a non-nullable target column."""
+
+    __module__ = "kiln.errors"
+    numbers = (4505,)
+    code = "K4505"
+    number = 4505
+    name = "FORMULA_TARGET_NOT_NULLABLE"
+    category = "formula.rule"
+    severity = "error"
+    summary = "A rule produced nulls for a non-nullable target column."
+    doc_url = "https://kiln.dev/docs/errors.html#k4505"
+
+
+class FormulaTargetReservedError(FormulaRuleError, ValueError):
+    """K4506 FORMULA_TARGET_RESERVED: A rule targets a reserved column (a world base column)."""
+
+    __module__ = "kiln.errors"
+    numbers = (4506,)
+    code = "K4506"
+    number = 4506
+    name = "FORMULA_TARGET_RESERVED"
+    category = "formula.rule"
+    severity = "error"
+    summary = "A rule targets a reserved column (a world base column)."
+    doc_url = "https://kiln.dev/docs/errors.html#k4506"
+
+
+class FormulaCompatRejectedError(FormulaCompatError):
+    """K4601 FORMULA_COMPAT_REJECTED: kiln.formula.compat returned 0.0 because the formula uses a
+    construct outside its whitelist.
+    """
+
+    __module__ = "kiln.errors"
+    numbers = (4601,)
+    code = "K4601"
+    number = 4601
+    name = "FORMULA_COMPAT_REJECTED"
+    category = "formula.compat"
+    severity = "error"
+    summary = "kiln.formula.compat returned 0.0 because the formula uses a construct outside its whitelist."
+    doc_url = "https://kiln.dev/docs/errors.html#k4601"
+
+
+class FormulaCompatArithmeticError(FormulaCompatError):
+    """K4602 FORMULA_COMPAT_ARITHMETIC: kiln.formula.compat returned 0.0 because Python arithmetic
+    raised.
+    """
+
+    __module__ = "kiln.errors"
+    numbers = (4602,)
+    code = "K4602"
+    number = 4602
+    name = "FORMULA_COMPAT_ARITHMETIC"
+    category = "formula.compat"
+    severity = "error"
+    summary = "kiln.formula.compat returned 0.0 because Python arithmetic raised."
+    doc_url = "https://kiln.dev/docs/errors.html#k4602"
+
+
+class FormulaCompatComplexError(FormulaCompatError):
+    """K4603 FORMULA_COMPAT_COMPLEX: kiln.formula.compat returned 0.0 because the result was complex."""
+
+    __module__ = "kiln.errors"
+    numbers = (4603,)
+    code = "K4603"
+    number = 4603
+    name = "FORMULA_COMPAT_COMPLEX"
+    category = "formula.compat"
+    severity = "error"
+    summary = "kiln.formula.compat returned 0.0 because the result was complex."
+    doc_url = "https://kiln.dev/docs/errors.html#k4603"
+
+
+class FormulaCompatAvgError(FormulaCompatError):
+    """K4604 FORMULA_COMPAT_AVG: kiln.formula.compat returned 0.0 because the AVG short-circuit did
+    not apply.
+    """
+
+    __module__ = "kiln.errors"
+    numbers = (4604,)
+    code = "K4604"
+    number = 4604
+    name = "FORMULA_COMPAT_AVG"
+    category = "formula.compat"
+    severity = "error"
+    summary = "kiln.formula.compat returned 0.0 because the AVG short-circuit did not apply."
+    doc_url = "https://kiln.dev/docs/errors.html#k4604"
+
+
 class BenchRecordInvalidError(BenchRecordError, ValueError):
     """K6001 BENCH_RECORD_INVALID: A line of a benchmark records file is not a valid kiln.bench/1
     record.
@@ -1681,6 +2492,52 @@ ENTRIES: dict[int, tuple[str, str, str, str, str, str]] = {
     2503: ("K2503", "POPGEN_SCHEDULER_UNREACHABLE", "popgen.exec", "error", "The Dask scheduler could not be reached within 30 s.", "https://kiln.dev/docs/errors.html#k2503"),
     2601: ("K2601", "POPGEN_PLOT_NO_DATA", "popgen.plot", "error", "There are no results to plot for the requested cell or group.", "https://kiln.dev/docs/errors.html#k2601"),
     2602: ("K2602", "POPGEN_PLOT_BACKEND_MISSING", "popgen.plot", "error", "matplotlib is not installed.", "https://kiln.dev/docs/errors.html#k2602"),
+    4000: ("K4000", "FORMULA_ERROR", "formula", "error", "A formula error without a more specific code.", "https://kiln.dev/docs/errors.html#k4000"),
+    4001: ("K4001", "FORMULA_EMPTY", "formula.syntax", "error", "The formula text contains no expression.", "https://kiln.dev/docs/errors.html#k4001"),
+    4002: ("K4002", "FORMULA_UNEXPECTED_CHARACTER", "formula.syntax", "error", "The formula contains a character that is not part of the language.", "https://kiln.dev/docs/errors.html#k4002"),
+    4003: ("K4003", "FORMULA_UNEXPECTED_TOKEN", "formula.syntax", "error", "A token appears where the grammar does not allow it.", "https://kiln.dev/docs/errors.html#k4003"),
+    4004: ("K4004", "FORMULA_UNEXPECTED_END", "formula.syntax", "error", "The formula ends in the middle of an expression.", "https://kiln.dev/docs/errors.html#k4004"),
+    4005: ("K4005", "FORMULA_UNMATCHED_PARENTHESIS", "formula.syntax", "error", "A parenthesis has no partner.", "https://kiln.dev/docs/errors.html#k4005"),
+    4006: ("K4006", "FORMULA_INVALID_NUMBER", "formula.syntax", "error", "A number literal is malformed or directly followed by a letter, digit, `_` or `.`.", "https://kiln.dev/docs/errors.html#k4006"),
+    4007: ("K4007", "FORMULA_NUMBER_OUT_OF_RANGE", "formula.syntax", "error", "A number literal overflows binary64.", "https://kiln.dev/docs/errors.html#k4007"),
+    4008: ("K4008", "FORMULA_INVALID_PLACEHOLDER", "formula.syntax", "error", "A `{name}` placeholder is empty, unterminated or contains a forbidden character.", "https://kiln.dev/docs/errors.html#k4008"),
+    4009: ("K4009", "FORMULA_UNSUPPORTED_OPERATOR", "formula.syntax", "error", "The formula uses an operator from another language.", "https://kiln.dev/docs/errors.html#k4009"),
+    4010: ("K4010", "FORMULA_RESERVED_WORD", "formula.syntax", "error", "A reserved word (`and`, `or`, `not`, `if`) is used where a name or operand is expected.", "https://kiln.dev/docs/errors.html#k4010"),
+    4011: ("K4011", "FORMULA_INVALID_UTF8", "formula.syntax", "error", "The formula bytes are not valid UTF-8.", "https://kiln.dev/docs/errors.html#k4011"),
+    4101: ("K4101", "FORMULA_UNKNOWN_FUNCTION", "formula.compile", "error", "A call names a function that is not built in.", "https://kiln.dev/docs/errors.html#k4101"),
+    4102: ("K4102", "FORMULA_WRONG_ARITY", "formula.compile", "error", "A built-in function is called with the wrong number of arguments.", "https://kiln.dev/docs/errors.html#k4102"),
+    4103: ("K4103", "FORMULA_LIST_MISUSE", "formula.compile", "error", "A list variable is used outside an aggregate, or lists and scalars are mixed.", "https://kiln.dev/docs/errors.html#k4103"),
+    4104: ("K4104", "FORMULA_CONSTANT_REQUIRED", "formula.compile", "error", "An argument that must be a compile-time constant integer is not.", "https://kiln.dev/docs/errors.html#k4104"),
+    4105: ("K4105", "FORMULA_NONFINITE_CONSTANT", "formula.compile", "error", "A strict formula contains `inf` or `nan`.", "https://kiln.dev/docs/errors.html#k4105"),
+    4106: ("K4106", "FORMULA_INVALID_OPTION", "formula.compile", "error", "A compile option (mode, limits, constants) is invalid.", "https://kiln.dev/docs/errors.html#k4106"),
+    4201: ("K4201", "FORMULA_TOO_LONG", "formula.limit", "error", "The formula text is longer than the length limit.", "https://kiln.dev/docs/errors.html#k4201"),
+    4202: ("K4202", "FORMULA_TOO_DEEP", "formula.limit", "error", "The compiled program needs a deeper stack than the depth limit.", "https://kiln.dev/docs/errors.html#k4202"),
+    4203: ("K4203", "FORMULA_TOO_MANY_NODES", "formula.limit", "error", "The formula has more syntax-tree nodes than the node limit.", "https://kiln.dev/docs/errors.html#k4203"),
+    4204: ("K4204", "FORMULA_TOO_MANY_ARGUMENTS", "formula.limit", "error", "A call has more arguments than the argument limit.", "https://kiln.dev/docs/errors.html#k4204"),
+    4205: ("K4205", "FORMULA_NAME_TOO_LONG", "formula.limit", "error", "A name or placeholder is longer than the name limit.", "https://kiln.dev/docs/errors.html#k4205"),
+    4301: ("K4301", "FORMULA_MISSING_VARIABLES", "formula.binding", "error", "A formula was evaluated without values for some of its variables.", "https://kiln.dev/docs/errors.html#k4301"),
+    4302: ("K4302", "FORMULA_VARIABLE_TYPE", "formula.binding", "error", "A variable is bound to a value of the wrong type.", "https://kiln.dev/docs/errors.html#k4302"),
+    4303: ("K4303", "FORMULA_VALUE_OUT_OF_RANGE", "formula.binding", "error", "A variable's value is too large for a double.", "https://kiln.dev/docs/errors.html#k4303"),
+    4304: ("K4304", "FORMULA_LENGTH_MISMATCH", "formula.binding", "error", "Column inputs of one evaluation have different lengths.", "https://kiln.dev/docs/errors.html#k4304"),
+    4305: ("K4305", "FORMULA_COLUMN_TYPE", "formula.binding", "error", "A column has a type a formula cannot read.", "https://kiln.dev/docs/errors.html#k4305"),
+    4306: ("K4306", "FORMULA_NAME_CONFLICT", "formula.binding", "error", "A name is given both as a column and as a keyword scalar.", "https://kiln.dev/docs/errors.html#k4306"),
+    4307: ("K4307", "FORMULA_OUTPUT_BUFFER", "formula.binding", "error", "The `out=` array is unusable.", "https://kiln.dev/docs/errors.html#k4307"),
+    4308: ("K4308", "FORMULA_INEXACT_INTEGER", "formula.binding", "error", "In strict mode an integer column holds a value a double cannot represent exactly.", "https://kiln.dev/docs/errors.html#k4308"),
+    4401: ("K4401", "FORMULA_DIVISION_BY_ZERO", "formula.evaluation", "error", "A strict formula divides by zero or hits a pole.", "https://kiln.dev/docs/errors.html#k4401"),
+    4402: ("K4402", "FORMULA_DOMAIN_ERROR", "formula.evaluation", "error", "A strict formula computes NaN from finite values.", "https://kiln.dev/docs/errors.html#k4402"),
+    4403: ("K4403", "FORMULA_OVERFLOW", "formula.evaluation", "error", "A strict formula overflows to infinity.", "https://kiln.dev/docs/errors.html#k4403"),
+    4404: ("K4404", "FORMULA_NONFINITE_INPUT", "formula.evaluation", "error", "A strict formula received a NaN or infinite input.", "https://kiln.dev/docs/errors.html#k4404"),
+    4405: ("K4405", "FORMULA_EMPTY_AGGREGATE", "formula.evaluation", "error", "A strict formula takes avg, min or max of an empty list.", "https://kiln.dev/docs/errors.html#k4405"),
+    4501: ("K4501", "FORMULA_RULE_SYNTAX", "formula.rule", "error", "A line of a rule set is not `target = expression`.", "https://kiln.dev/docs/errors.html#k4501"),
+    4502: ("K4502", "FORMULA_DUPLICATE_TARGET", "formula.rule", "error", "Two rules of one rule set assign the same target.", "https://kiln.dev/docs/errors.html#k4502"),
+    4503: ("K4503", "FORMULA_TARGET_MISSING", "formula.rule", "error", "A rule's target is not a column of the batch it is applied to.", "https://kiln.dev/docs/errors.html#k4503"),
+    4504: ("K4504", "FORMULA_TARGET_TYPE", "formula.rule", "error", "A rule's target column is not float64.", "https://kiln.dev/docs/errors.html#k4504"),
+    4505: ("K4505", "FORMULA_TARGET_NOT_NULLABLE", "formula.rule", "error", "A rule produced nulls for a non-nullable target column.", "https://kiln.dev/docs/errors.html#k4505"),
+    4506: ("K4506", "FORMULA_TARGET_RESERVED", "formula.rule", "error", "A rule targets a reserved column (a world base column).", "https://kiln.dev/docs/errors.html#k4506"),
+    4601: ("K4601", "FORMULA_COMPAT_REJECTED", "formula.compat", "error", "kiln.formula.compat returned 0.0 because the formula uses a construct outside its whitelist.", "https://kiln.dev/docs/errors.html#k4601"),
+    4602: ("K4602", "FORMULA_COMPAT_ARITHMETIC", "formula.compat", "error", "kiln.formula.compat returned 0.0 because Python arithmetic raised.", "https://kiln.dev/docs/errors.html#k4602"),
+    4603: ("K4603", "FORMULA_COMPAT_COMPLEX", "formula.compat", "error", "kiln.formula.compat returned 0.0 because the result was complex.", "https://kiln.dev/docs/errors.html#k4603"),
+    4604: ("K4604", "FORMULA_COMPAT_AVG", "formula.compat", "error", "kiln.formula.compat returned 0.0 because the AVG short-circuit did not apply.", "https://kiln.dev/docs/errors.html#k4604"),
     6000: ("K6000", "BENCH_ERROR", "bench", "error", "A benchmark or statistics error without a more specific code.", "https://kiln.dev/docs/errors.html#k6000"),
     6001: ("K6001", "BENCH_RECORD_INVALID", "bench.record", "error", "A line of a benchmark records file is not a valid kiln.bench/1 record.", "https://kiln.dev/docs/errors.html#k6001"),
     6002: ("K6002", "BENCH_SCHEMA_VERSION", "bench.record", "error", "A benchmark record declares a schema version this Kiln cannot read.", "https://kiln.dev/docs/errors.html#k6002"),
@@ -1796,6 +2653,52 @@ CLASSES: dict[int, type] = {
     2503: PopgenSchedulerUnreachableError,
     2601: PopgenPlotNoDataError,
     2602: PopgenPlotBackendMissingError,
+    4000: FormulaError,
+    4001: FormulaEmptyError,
+    4002: FormulaUnexpectedCharacterError,
+    4003: FormulaUnexpectedTokenError,
+    4004: FormulaUnexpectedEndError,
+    4005: FormulaUnmatchedParenthesisError,
+    4006: FormulaInvalidNumberError,
+    4007: FormulaNumberOutOfRangeError,
+    4008: FormulaInvalidPlaceholderError,
+    4009: FormulaUnsupportedOperatorError,
+    4010: FormulaReservedWordError,
+    4011: FormulaInvalidUtf8Error,
+    4101: FormulaUnknownFunctionError,
+    4102: FormulaWrongArityError,
+    4103: FormulaListMisuseError,
+    4104: FormulaConstantRequiredError,
+    4105: FormulaNonfiniteConstantError,
+    4106: FormulaInvalidOptionError,
+    4201: FormulaTooLongError,
+    4202: FormulaTooDeepError,
+    4203: FormulaTooManyNodesError,
+    4204: FormulaTooManyArgumentsError,
+    4205: FormulaNameTooLongError,
+    4301: FormulaMissingVariablesError,
+    4302: FormulaVariableTypeError,
+    4303: FormulaValueOutOfRangeError,
+    4304: FormulaLengthMismatchError,
+    4305: FormulaColumnTypeError,
+    4306: FormulaNameConflictError,
+    4307: FormulaOutputBufferError,
+    4308: FormulaInexactIntegerError,
+    4401: FormulaDivisionByZeroError,
+    4402: FormulaDomainError,
+    4403: FormulaOverflowError,
+    4404: FormulaNonfiniteInputError,
+    4405: FormulaEmptyAggregateError,
+    4501: FormulaRuleSyntaxError,
+    4502: FormulaDuplicateTargetError,
+    4503: FormulaTargetMissingError,
+    4504: FormulaTargetTypeError,
+    4505: FormulaTargetNotNullableError,
+    4506: FormulaTargetReservedError,
+    4601: FormulaCompatRejectedError,
+    4602: FormulaCompatArithmeticError,
+    4603: FormulaCompatComplexError,
+    4604: FormulaCompatAvgError,
     6000: BenchError,
     6001: BenchRecordInvalidError,
     6002: BenchSchemaVersionError,
@@ -1866,6 +2769,13 @@ MODULE_EXPORTS: dict[str, tuple[str, ...]] = {
         "PopgenRunError",
         "PopgenStoreError",
         "PopgenThresholdError",
+        "FormulaBindingError",
+        "FormulaCompatError",
+        "FormulaCompileError",
+        "FormulaEvaluationError",
+        "FormulaLimitError",
+        "FormulaRuleError",
+        "FormulaSyntaxError",
         "BenchRecordError",
         "BenchStatsError",
         "CoreInvalidArgumentError",
@@ -1913,6 +2823,51 @@ MODULE_EXPORTS: dict[str, tuple[str, ...]] = {
         "PopgenSchedulerUnreachableError",
         "PopgenPlotNoDataError",
         "PopgenPlotBackendMissingError",
+        "FormulaEmptyError",
+        "FormulaUnexpectedCharacterError",
+        "FormulaUnexpectedTokenError",
+        "FormulaUnexpectedEndError",
+        "FormulaUnmatchedParenthesisError",
+        "FormulaInvalidNumberError",
+        "FormulaNumberOutOfRangeError",
+        "FormulaInvalidPlaceholderError",
+        "FormulaUnsupportedOperatorError",
+        "FormulaReservedWordError",
+        "FormulaInvalidUtf8Error",
+        "FormulaUnknownFunctionError",
+        "FormulaWrongArityError",
+        "FormulaListMisuseError",
+        "FormulaConstantRequiredError",
+        "FormulaNonfiniteConstantError",
+        "FormulaInvalidOptionError",
+        "FormulaTooLongError",
+        "FormulaTooDeepError",
+        "FormulaTooManyNodesError",
+        "FormulaTooManyArgumentsError",
+        "FormulaNameTooLongError",
+        "FormulaMissingVariablesError",
+        "FormulaVariableTypeError",
+        "FormulaValueOutOfRangeError",
+        "FormulaLengthMismatchError",
+        "FormulaColumnTypeError",
+        "FormulaNameConflictError",
+        "FormulaOutputBufferError",
+        "FormulaInexactIntegerError",
+        "FormulaDivisionByZeroError",
+        "FormulaDomainError",
+        "FormulaOverflowError",
+        "FormulaNonfiniteInputError",
+        "FormulaEmptyAggregateError",
+        "FormulaRuleSyntaxError",
+        "FormulaDuplicateTargetError",
+        "FormulaTargetMissingError",
+        "FormulaTargetTypeError",
+        "FormulaTargetNotNullableError",
+        "FormulaTargetReservedError",
+        "FormulaCompatRejectedError",
+        "FormulaCompatArithmeticError",
+        "FormulaCompatComplexError",
+        "FormulaCompatAvgError",
         "BenchRecordInvalidError",
         "BenchSchemaVersionError",
         "BenchTargetFileError",

@@ -30,19 +30,20 @@ from kiln.world.clib import c_include_dir, c_library_path
 from kiln.world.components import component
 from kiln.world.context import Context
 from kiln.world.ledger import list_worlds, published_tick, read_ledger, recover
-from kiln.world.processors import Movement, Processor, processor
+from kiln.world.processors import Formula, Movement, Processor, processor
 from kiln.world.reads import LedgerScan
 from kiln.world.results import HookHandle, ProcessorHandle, RunResult, StepProfile, StepResult, TableProfile
 from kiln.world.store import MemoryStore, ParquetStore
 from kiln.world.world import World
 
-# Formula processors (kw.Formula, specs/world.md §6.2) arrive with kiln.formula.
+# kw.Formula (specs/world.md §6.2) compiles kiln.formula update rules into a kernel processor.
 
 __all__ = [
     "World",
     "Processor",
     "processor",
     "Context",
+    "Formula",
     "Movement",
     "replace",
     "ParquetStore",

@@ -138,6 +138,10 @@ class NativeKernel:
     def add_movement(self, dt: float, priority: int) -> int:
         return self._k.add_movement(float(dt), int(priority))
 
+    def add_formula(self, name: str, rules: list, params: list, priority: int, mode: str = "ieee") -> int:
+        return self._k.add_formula(str(name), [(str(t), str(e)) for t, e in rules],
+                                   [(str(k), float(v)) for k, v in params], int(priority), str(mode))
+
     def remove_processor(self, pid: int) -> None:
         self._k.remove_processor(int(pid))
 

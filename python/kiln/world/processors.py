@@ -24,7 +24,7 @@ from kiln.world.batch_contract import replace
 from kiln.world.components import component_spec, is_component
 from kiln.world.context import Context
 
-__all__ = ["Processor", "processor", "Movement", "Context", "replace", "required_columns", "processor_name",
+__all__ = ["Processor", "processor", "Movement", "Formula", "Context", "replace", "required_columns", "processor_name",
            "processor_priority"]
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
@@ -129,6 +129,59 @@ class Movement:
         _check_priority(self.priority, "movement")
 
 
+@dataclass(frozen=True, eq=False)
+class Formula:
+    """A formula processor (§6.2): update rules ``target = expression`` run natively inside the
+    tick, every right-hand side reading the input batch. ``assign`` is rule text (newline or ';'
+    separated) or a mapping target -> expression; ``params`` are scalars bound by name.
+
+    Compile errors, base-column targets and params named like columns are 402
+    (ARCT_ERR_PROCESSOR_CONFIG), a non-Float64 target 155, nulls into a non-nullable target 157
+    and a strict evaluation error 400, each with the formula error as ``__cause__``."""
+
+    assign: Any
+    params: Any = field(default_factory=dict)
+    priority: int = 0
+    name: str = "formula"
+    mode: str = "ieee"
+
+    BASE = ("world_id", "run_id", "entity_id", "tick", "is_active")
+
+    def __post_init__(self) -> None:
+        from kiln.errors import FormulaError
+        from kiln.formula import compile_rules
+
+        if self.mode not in ("ieee", "strict"):
+            raise error_for(402, f"formula processor {self.name!r}: mode must be 'ieee' or 'strict', got {self.mode!r}",
+                            processor=self.name)
+        try:
+            params = {str(k): float(v) for k, v in dict(self.params or {}).items()}
+        except (TypeError, ValueError) as exc:
+            raise error_for(402, f"formula processor {self.name!r}: params must map names to numbers ({exc})",
+                            processor=self.name) from None
+        object.__setattr__(self, "params", params)
+        _check_priority(self.priority, self.name)
+        try:
+            rules = compile_rules(self.assign, mode=self.mode, reserved=self.BASE)
+        except FormulaError as exc:
+            raise error_for(402, f"formula processor {self.name!r}: {exc.message.splitlines()[0]}", processor=self.name,
+                            cause=exc) from exc
+        object.__setattr__(self, "_rules", rules)
+
+    @property
+    def rules(self) -> list[tuple[str, str]]:
+        """(target, expression text) in rule order, as compiled by the kernels."""
+        return [(t, f.text) for t, f in self._rules]
+
+    @property
+    def required(self) -> frozenset[str]:
+        cols = set()
+        for t, f in self._rules:
+            cols.add(t)
+            cols.update(v for v in f.variables if v not in self.params)
+        return frozenset(cols)
+
+
 def _check_priority(priority: Any, name: str) -> int:
     if isinstance(priority, bool) or not isinstance(priority, int) or not _INT32_MIN <= priority <= _INT32_MAX:
         raise error_for(402, f"processor {name!r}: priority must be an Int32 integer, got {priority!r}",
@@ -139,6 +192,8 @@ def _check_priority(priority: Any, name: str) -> int:
 def processor_name(p: Any) -> str:
     if isinstance(p, Movement):
         return "movement"
+    if isinstance(p, Formula):
+        return p.name
     return getattr(p, "name", None) or type(p).__name__
 
 
@@ -150,6 +205,8 @@ def required_columns(p: Any) -> frozenset[str]:
     """Columns a table must have for ``p`` to run on it (402 for a bad declaration)."""
     if isinstance(p, Movement):
         return frozenset(Movement.REQUIRED)
+    if isinstance(p, Formula):
+        return p.required
     name = processor_name(p)
     comps = getattr(p, "components", ()) or ()
     cols = getattr(p, "columns", ()) or ()

@@ -28,6 +28,7 @@ from kiln.world.events import PostTick, PreTick
 from kiln.world.hooks import HookRegistry
 from kiln.world.mutations import Mutations
 from kiln.world.processors import (
+    Formula,
     Movement,
     Processor,
     processor_name,
@@ -325,7 +326,7 @@ class World:
         self._check_mutable("add_processor()")
         if isinstance(p, type):
             raise error_for(402, f"add_processor() takes an instance; got the class {p.__name__}")
-        if not isinstance(p, (Processor, Movement)):
+        if not isinstance(p, (Processor, Movement, Formula)):
             raise error_for(402, f"add_processor() takes kw.Movement, a @kw.processor function or a "
                                  f"kw.Processor instance; got {type(p).__name__}")
         name = processor_name(p)
@@ -334,6 +335,8 @@ class World:
         kernel_id = None
         if isinstance(p, Movement):
             kernel_id = int(self._kernel.add_movement(p.dt, priority))
+        elif isinstance(p, Formula):
+            kernel_id = int(self._kernel.add_formula(p.name, p.rules, list(p.params.items()), priority, p.mode))
         else:
             self._check_not_poisoned("add_processor()")
         handle = ProcessorHandle(id=next(self._handle_ids), name=name, priority=priority, processor=p,

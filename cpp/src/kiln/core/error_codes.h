@@ -118,6 +118,52 @@ enum class Code : std::int32_t {
   POPGEN_SCHEDULER_UNREACHABLE = 2503,  ///< K2503
   POPGEN_PLOT_NO_DATA = 2601,  ///< K2601
   POPGEN_PLOT_BACKEND_MISSING = 2602,  ///< K2602
+  FORMULA_ERROR = 4000,  ///< K4000
+  FORMULA_EMPTY = 4001,  ///< K4001
+  FORMULA_UNEXPECTED_CHARACTER = 4002,  ///< K4002
+  FORMULA_UNEXPECTED_TOKEN = 4003,  ///< K4003
+  FORMULA_UNEXPECTED_END = 4004,  ///< K4004
+  FORMULA_UNMATCHED_PARENTHESIS = 4005,  ///< K4005
+  FORMULA_INVALID_NUMBER = 4006,  ///< K4006
+  FORMULA_NUMBER_OUT_OF_RANGE = 4007,  ///< K4007
+  FORMULA_INVALID_PLACEHOLDER = 4008,  ///< K4008
+  FORMULA_UNSUPPORTED_OPERATOR = 4009,  ///< K4009
+  FORMULA_RESERVED_WORD = 4010,  ///< K4010
+  FORMULA_INVALID_UTF8 = 4011,  ///< K4011
+  FORMULA_UNKNOWN_FUNCTION = 4101,  ///< K4101
+  FORMULA_WRONG_ARITY = 4102,  ///< K4102
+  FORMULA_LIST_MISUSE = 4103,  ///< K4103
+  FORMULA_CONSTANT_REQUIRED = 4104,  ///< K4104
+  FORMULA_NONFINITE_CONSTANT = 4105,  ///< K4105
+  FORMULA_INVALID_OPTION = 4106,  ///< K4106
+  FORMULA_TOO_LONG = 4201,  ///< K4201
+  FORMULA_TOO_DEEP = 4202,  ///< K4202
+  FORMULA_TOO_MANY_NODES = 4203,  ///< K4203
+  FORMULA_TOO_MANY_ARGUMENTS = 4204,  ///< K4204
+  FORMULA_NAME_TOO_LONG = 4205,  ///< K4205
+  FORMULA_MISSING_VARIABLES = 4301,  ///< K4301
+  FORMULA_VARIABLE_TYPE = 4302,  ///< K4302
+  FORMULA_VALUE_OUT_OF_RANGE = 4303,  ///< K4303
+  FORMULA_LENGTH_MISMATCH = 4304,  ///< K4304
+  FORMULA_COLUMN_TYPE = 4305,  ///< K4305
+  FORMULA_NAME_CONFLICT = 4306,  ///< K4306
+  FORMULA_OUTPUT_BUFFER = 4307,  ///< K4307
+  FORMULA_INEXACT_INTEGER = 4308,  ///< K4308
+  FORMULA_DIVISION_BY_ZERO = 4401,  ///< K4401
+  FORMULA_DOMAIN_ERROR = 4402,  ///< K4402
+  FORMULA_OVERFLOW = 4403,  ///< K4403
+  FORMULA_NONFINITE_INPUT = 4404,  ///< K4404
+  FORMULA_EMPTY_AGGREGATE = 4405,  ///< K4405
+  FORMULA_RULE_SYNTAX = 4501,  ///< K4501
+  FORMULA_DUPLICATE_TARGET = 4502,  ///< K4502
+  FORMULA_TARGET_MISSING = 4503,  ///< K4503
+  FORMULA_TARGET_TYPE = 4504,  ///< K4504
+  FORMULA_TARGET_NOT_NULLABLE = 4505,  ///< K4505
+  FORMULA_TARGET_RESERVED = 4506,  ///< K4506
+  FORMULA_COMPAT_REJECTED = 4601,  ///< K4601
+  FORMULA_COMPAT_ARITHMETIC = 4602,  ///< K4602
+  FORMULA_COMPAT_COMPLEX = 4603,  ///< K4603
+  FORMULA_COMPAT_AVG = 4604,  ///< K4604
   BENCH_ERROR = 6000,  ///< K6000
   BENCH_RECORD_INVALID = 6001,  ///< K6001
   BENCH_SCHEMA_VERSION = 6002,  ///< K6002
@@ -249,6 +295,52 @@ inline constexpr CodeInfo kCodeTable[] = {
     {2503, "K2503", "POPGEN_SCHEDULER_UNREACHABLE", "popgen.exec", "{detail}", "k2503", false, false},
     {2601, "K2601", "POPGEN_PLOT_NO_DATA", "popgen.plot", "{detail}", "k2601", false, false},
     {2602, "K2602", "POPGEN_PLOT_BACKEND_MISSING", "popgen.plot", "{detail}", "k2602", false, false},
+    {4000, "K4000", "FORMULA_ERROR", "formula", "{detail}", "k4000", false, false},
+    {4001, "K4001", "FORMULA_EMPTY", "formula.syntax", "the formula is empty", "k4001", false, false},
+    {4002, "K4002", "FORMULA_UNEXPECTED_CHARACTER", "formula.syntax", "unexpected character {char} (U+{codepoint}) at position {pos}{hint}", "k4002", false, false},
+    {4003, "K4003", "FORMULA_UNEXPECTED_TOKEN", "formula.syntax", "unexpected {found} at position {pos}; expected {expected}", "k4003", false, false},
+    {4004, "K4004", "FORMULA_UNEXPECTED_END", "formula.syntax", "the formula ends at position {pos}; expected {expected}", "k4004", false, false},
+    {4005, "K4005", "FORMULA_UNMATCHED_PARENTHESIS", "formula.syntax", "unmatched {paren} at position {pos}", "k4005", false, false},
+    {4006, "K4006", "FORMULA_INVALID_NUMBER", "formula.syntax", "invalid number literal {text} at position {pos}{hint}", "k4006", false, false},
+    {4007, "K4007", "FORMULA_NUMBER_OUT_OF_RANGE", "formula.syntax", "number literal {text} at position {pos} is too large for a double", "k4007", false, false},
+    {4008, "K4008", "FORMULA_INVALID_PLACEHOLDER", "formula.syntax", "invalid placeholder at position {pos}: {reason}", "k4008", false, false},
+    {4009, "K4009", "FORMULA_UNSUPPORTED_OPERATOR", "formula.syntax", "operator {op} at position {pos} is not supported{hint}", "k4009", false, false},
+    {4010, "K4010", "FORMULA_RESERVED_WORD", "formula.syntax", "{word} at position {pos} is a reserved word{hint}", "k4010", false, false},
+    {4011, "K4011", "FORMULA_INVALID_UTF8", "formula.syntax", "the formula is not valid UTF-8 at byte {pos}", "k4011", false, false},
+    {4101, "K4101", "FORMULA_UNKNOWN_FUNCTION", "formula.compile", "unknown function {name}() at position {pos}{suggestion}", "k4101", false, false},
+    {4102, "K4102", "FORMULA_WRONG_ARITY", "formula.compile", "{name}() at position {pos} takes {expected} argument(s), got {got}", "k4102", false, false},
+    {4103, "K4103", "FORMULA_LIST_MISUSE", "formula.compile", "{name} at position {pos} {reason}", "k4103", false, false},
+    {4104, "K4104", "FORMULA_CONSTANT_REQUIRED", "formula.compile", "argument {index} of {name}() at position {pos} must be a constant integer in [{lo}, {hi}]", "k4104", false, false},
+    {4105, "K4105", "FORMULA_NONFINITE_CONSTANT", "formula.compile", "non-finite constant {name} at position {pos} is not allowed in strict mode", "k4105", false, false},
+    {4106, "K4106", "FORMULA_INVALID_OPTION", "formula.compile", "invalid compile option {option}: {reason}", "k4106", false, false},
+    {4201, "K4201", "FORMULA_TOO_LONG", "formula.limit", "{what} exceeds the limit {limit} at position {pos}", "k4201", false, false},
+    {4202, "K4202", "FORMULA_TOO_DEEP", "formula.limit", "{what} exceeds the limit {limit} at position {pos}", "k4202", false, false},
+    {4203, "K4203", "FORMULA_TOO_MANY_NODES", "formula.limit", "{what} exceeds the limit {limit} at position {pos}", "k4203", false, false},
+    {4204, "K4204", "FORMULA_TOO_MANY_ARGUMENTS", "formula.limit", "{what} exceeds the limit {limit} at position {pos}", "k4204", false, false},
+    {4205, "K4205", "FORMULA_NAME_TOO_LONG", "formula.limit", "{what} exceeds the limit {limit} at position {pos}", "k4205", false, false},
+    {4301, "K4301", "FORMULA_MISSING_VARIABLES", "formula.binding", "missing values for {count} variable(s): {names}{suggestion}", "k4301", false, false},
+    {4302, "K4302", "FORMULA_VARIABLE_TYPE", "formula.binding", "variable {name} must be {expected}; got {got}", "k4302", false, false},
+    {4303, "K4303", "FORMULA_VALUE_OUT_OF_RANGE", "formula.binding", "value of {name} cannot be converted to a double: {value}", "k4303", false, false},
+    {4304, "K4304", "FORMULA_LENGTH_MISMATCH", "formula.binding", "inputs have different lengths: {lengths}", "k4304", false, false},
+    {4305, "K4305", "FORMULA_COLUMN_TYPE", "formula.binding", "column {name} has type {type}; expected a numeric, boolean or list-of-numeric column", "k4305", false, false},
+    {4306, "K4306", "FORMULA_NAME_CONFLICT", "formula.binding", "{name} is given both as a column and as a scalar", "k4306", false, false},
+    {4307, "K4307", "FORMULA_OUTPUT_BUFFER", "formula.binding", "out= {reason}", "k4307", false, false},
+    {4308, "K4308", "FORMULA_INEXACT_INTEGER", "formula.binding", "column {name}: integer {value}{where} is not exactly representable as a double", "k4308", false, false},
+    {4401, "K4401", "FORMULA_DIVISION_BY_ZERO", "formula.evaluation", "{op} at position {pos} divides by zero{where}", "k4401", false, false},
+    {4402, "K4402", "FORMULA_DOMAIN_ERROR", "formula.evaluation", "{op} at position {pos} is undefined for {args}{where}", "k4402", false, false},
+    {4403, "K4403", "FORMULA_OVERFLOW", "formula.evaluation", "{op} at position {pos} overflows{where}", "k4403", false, false},
+    {4404, "K4404", "FORMULA_NONFINITE_INPUT", "formula.evaluation", "variable {name} is {value}{where}; strict mode needs finite values", "k4404", false, false},
+    {4405, "K4405", "FORMULA_EMPTY_AGGREGATE", "formula.evaluation", "{name}() at position {pos} has no elements{where}", "k4405", false, false},
+    {4501, "K4501", "FORMULA_RULE_SYNTAX", "formula.rule", "rule {index} at position {pos}: expected 'target = expression'", "k4501", false, false},
+    {4502, "K4502", "FORMULA_DUPLICATE_TARGET", "formula.rule", "column {name} is assigned by rules {first} and {second}", "k4502", false, false},
+    {4503, "K4503", "FORMULA_TARGET_MISSING", "formula.rule", "target column {name} is not in the batch", "k4503", false, false},
+    {4504, "K4504", "FORMULA_TARGET_TYPE", "formula.rule", "target column {name} has type {type}; rule results are float64", "k4504", false, false},
+    {4505, "K4505", "FORMULA_TARGET_NOT_NULLABLE", "formula.rule", "the rule for {name} produced {count} nulls but the column is not nullable", "k4505", false, false},
+    {4506, "K4506", "FORMULA_TARGET_RESERVED", "formula.rule", "{name} is a world base column and cannot be a rule target", "k4506", false, false},
+    {4601, "K4601", "FORMULA_COMPAT_REJECTED", "formula.compat", "compat returned 0.0: {detail}", "k4601", false, false},
+    {4602, "K4602", "FORMULA_COMPAT_ARITHMETIC", "formula.compat", "compat returned 0.0: {detail}", "k4602", false, false},
+    {4603, "K4603", "FORMULA_COMPAT_COMPLEX", "formula.compat", "compat returned 0.0: {detail}", "k4603", false, false},
+    {4604, "K4604", "FORMULA_COMPAT_AVG", "formula.compat", "compat returned 0.0: {detail}", "k4604", false, false},
     {6000, "K6000", "BENCH_ERROR", "bench", "{detail}", "k6000", false, false},
     {6001, "K6001", "BENCH_RECORD_INVALID", "bench.record", "{path} line {line}: {detail}", "k6001", false, false},
     {6002, "K6002", "BENCH_SCHEMA_VERSION", "bench.record", "{path} line {line}: schema {schema} is not supported", "k6002", false, false},
@@ -1213,6 +1305,544 @@ inline void append_double(std::string& out, double value) {
   msg_.reserve(0 + detail.size());
   msg_.append(detail);
   return ::kiln::core::Status(static_cast<std::int32_t>(Code::POPGEN_PLOT_BACKEND_MISSING), std::move(msg_));
+}
+
+/// K4000 FORMULA_ERROR: A formula error without a more specific code.
+[[nodiscard]] inline ::kiln::core::Status formula_error(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(0 + detail.size());
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_ERROR), std::move(msg_));
+}
+
+/// K4001 FORMULA_EMPTY: The formula text contains no expression.
+[[nodiscard]] inline ::kiln::core::Status formula_empty() {
+  std::string msg_;
+  msg_.reserve(20);
+  msg_ += "the formula is empty";
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_EMPTY), std::move(msg_));
+}
+
+/// K4002 FORMULA_UNEXPECTED_CHARACTER: The formula contains a character that is not part of the
+/// language.
+[[nodiscard]] inline ::kiln::core::Status formula_unexpected_character(std::string_view char_, std::string_view codepoint, std::int64_t pos, std::string_view hint) {
+  std::string msg_;
+  msg_.reserve(47 + char_.size() + codepoint.size() + hint.size());
+  msg_ += "unexpected character ";
+  msg_.append(char_);
+  msg_ += " (U+";
+  msg_.append(codepoint);
+  msg_ += ") at position ";
+  render::append_int(msg_, pos);
+  msg_.append(hint);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_UNEXPECTED_CHARACTER), std::move(msg_));
+}
+
+/// K4003 FORMULA_UNEXPECTED_TOKEN: A token appears where the grammar does not allow it.
+[[nodiscard]] inline ::kiln::core::Status formula_unexpected_token(std::string_view found, std::int64_t pos, std::string_view expected) {
+  std::string msg_;
+  msg_.reserve(43 + found.size() + expected.size());
+  msg_ += "unexpected ";
+  msg_.append(found);
+  msg_ += " at position ";
+  render::append_int(msg_, pos);
+  msg_ += "; expected ";
+  msg_.append(expected);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_UNEXPECTED_TOKEN), std::move(msg_));
+}
+
+/// K4004 FORMULA_UNEXPECTED_END: The formula ends in the middle of an expression.
+[[nodiscard]] inline ::kiln::core::Status formula_unexpected_end(std::int64_t pos, std::string_view expected) {
+  std::string msg_;
+  msg_.reserve(48 + expected.size());
+  msg_ += "the formula ends at position ";
+  render::append_int(msg_, pos);
+  msg_ += "; expected ";
+  msg_.append(expected);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_UNEXPECTED_END), std::move(msg_));
+}
+
+/// K4005 FORMULA_UNMATCHED_PARENTHESIS: A parenthesis has no partner.
+[[nodiscard]] inline ::kiln::core::Status formula_unmatched_parenthesis(std::string_view paren, std::int64_t pos) {
+  std::string msg_;
+  msg_.reserve(31 + paren.size());
+  msg_ += "unmatched ";
+  msg_.append(paren);
+  msg_ += " at position ";
+  render::append_int(msg_, pos);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_UNMATCHED_PARENTHESIS), std::move(msg_));
+}
+
+/// K4006 FORMULA_INVALID_NUMBER: A number literal is malformed or directly followed by a letter,
+/// digit, `_` or `.`.
+[[nodiscard]] inline ::kiln::core::Status formula_invalid_number(std::string_view text, std::int64_t pos, std::string_view hint) {
+  std::string msg_;
+  msg_.reserve(44 + text.size() + hint.size());
+  msg_ += "invalid number literal ";
+  msg_.append(text);
+  msg_ += " at position ";
+  render::append_int(msg_, pos);
+  msg_.append(hint);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_INVALID_NUMBER), std::move(msg_));
+}
+
+/// K4007 FORMULA_NUMBER_OUT_OF_RANGE: A number literal overflows binary64.
+[[nodiscard]] inline ::kiln::core::Status formula_number_out_of_range(std::string_view text, std::int64_t pos) {
+  std::string msg_;
+  msg_.reserve(62 + text.size());
+  msg_ += "number literal ";
+  msg_.append(text);
+  msg_ += " at position ";
+  render::append_int(msg_, pos);
+  msg_ += " is too large for a double";
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_NUMBER_OUT_OF_RANGE), std::move(msg_));
+}
+
+/// K4008 FORMULA_INVALID_PLACEHOLDER: A `{name}` placeholder is empty, unterminated or contains a
+/// forbidden character.
+[[nodiscard]] inline ::kiln::core::Status formula_invalid_placeholder(std::int64_t pos, std::string_view reason) {
+  std::string msg_;
+  msg_.reserve(42 + reason.size());
+  msg_ += "invalid placeholder at position ";
+  render::append_int(msg_, pos);
+  msg_ += ": ";
+  msg_.append(reason);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_INVALID_PLACEHOLDER), std::move(msg_));
+}
+
+/// K4009 FORMULA_UNSUPPORTED_OPERATOR: The formula uses an operator from another language.
+[[nodiscard]] inline ::kiln::core::Status formula_unsupported_operator(std::string_view op, std::int64_t pos, std::string_view hint) {
+  std::string msg_;
+  msg_.reserve(47 + op.size() + hint.size());
+  msg_ += "operator ";
+  msg_.append(op);
+  msg_ += " at position ";
+  render::append_int(msg_, pos);
+  msg_ += " is not supported";
+  msg_.append(hint);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_UNSUPPORTED_OPERATOR), std::move(msg_));
+}
+
+/// K4010 FORMULA_RESERVED_WORD: A reserved word (`and`, `or`, `not`, `if`) is used where a name or
+/// operand is expected.
+[[nodiscard]] inline ::kiln::core::Status formula_reserved_word(std::string_view word, std::int64_t pos, std::string_view hint) {
+  std::string msg_;
+  msg_.reserve(40 + word.size() + hint.size());
+  msg_.append(word);
+  msg_ += " at position ";
+  render::append_int(msg_, pos);
+  msg_ += " is a reserved word";
+  msg_.append(hint);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_RESERVED_WORD), std::move(msg_));
+}
+
+/// K4011 FORMULA_INVALID_UTF8: The formula bytes are not valid UTF-8.
+[[nodiscard]] inline ::kiln::core::Status formula_invalid_utf8(std::int64_t pos) {
+  std::string msg_;
+  msg_.reserve(47);
+  msg_ += "the formula is not valid UTF-8 at byte ";
+  render::append_int(msg_, pos);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_INVALID_UTF8), std::move(msg_));
+}
+
+/// K4101 FORMULA_UNKNOWN_FUNCTION: A call names a function that is not built in.
+[[nodiscard]] inline ::kiln::core::Status formula_unknown_function(std::string_view name, std::int64_t pos, std::string_view suggestion) {
+  std::string msg_;
+  msg_.reserve(40 + name.size() + suggestion.size());
+  msg_ += "unknown function ";
+  msg_.append(name);
+  msg_ += "() at position ";
+  render::append_int(msg_, pos);
+  msg_.append(suggestion);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_UNKNOWN_FUNCTION), std::move(msg_));
+}
+
+/// K4102 FORMULA_WRONG_ARITY: A built-in function is called with the wrong number of arguments.
+[[nodiscard]] inline ::kiln::core::Status formula_wrong_arity(std::string_view name, std::int64_t pos, std::string_view expected, std::int64_t got) {
+  std::string msg_;
+  msg_.reserve(56 + name.size() + expected.size());
+  msg_.append(name);
+  msg_ += "() at position ";
+  render::append_int(msg_, pos);
+  msg_ += " takes ";
+  msg_.append(expected);
+  msg_ += " argument(s), got ";
+  render::append_int(msg_, got);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_WRONG_ARITY), std::move(msg_));
+}
+
+/// K4103 FORMULA_LIST_MISUSE: A list variable is used outside an aggregate, or lists and scalars
+/// are mixed.
+[[nodiscard]] inline ::kiln::core::Status formula_list_misuse(std::string_view name, std::int64_t pos, std::string_view reason) {
+  std::string msg_;
+  msg_.reserve(22 + name.size() + reason.size());
+  msg_.append(name);
+  msg_ += " at position ";
+  render::append_int(msg_, pos);
+  msg_ += " ";
+  msg_.append(reason);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_LIST_MISUSE), std::move(msg_));
+}
+
+/// K4104 FORMULA_CONSTANT_REQUIRED: An argument that must be a compile-time constant integer is
+/// not.
+[[nodiscard]] inline ::kiln::core::Status formula_constant_required(std::int64_t index, std::string_view name, std::int64_t pos, std::int64_t lo, std::int64_t hi) {
+  std::string msg_;
+  msg_.reserve(95 + name.size());
+  msg_ += "argument ";
+  render::append_int(msg_, index);
+  msg_ += " of ";
+  msg_.append(name);
+  msg_ += "() at position ";
+  render::append_int(msg_, pos);
+  msg_ += " must be a constant integer in [";
+  render::append_int(msg_, lo);
+  msg_ += ", ";
+  render::append_int(msg_, hi);
+  msg_ += "]";
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_CONSTANT_REQUIRED), std::move(msg_));
+}
+
+/// K4105 FORMULA_NONFINITE_CONSTANT: A strict formula contains `inf` or `nan`.
+[[nodiscard]] inline ::kiln::core::Status formula_nonfinite_constant(std::string_view name, std::int64_t pos) {
+  std::string msg_;
+  msg_.reserve(71 + name.size());
+  msg_ += "non-finite constant ";
+  msg_.append(name);
+  msg_ += " at position ";
+  render::append_int(msg_, pos);
+  msg_ += " is not allowed in strict mode";
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_NONFINITE_CONSTANT), std::move(msg_));
+}
+
+/// K4106 FORMULA_INVALID_OPTION: A compile option (mode, limits, constants) is invalid.
+[[nodiscard]] inline ::kiln::core::Status formula_invalid_option(std::string_view option, std::string_view reason) {
+  std::string msg_;
+  msg_.reserve(25 + option.size() + reason.size());
+  msg_ += "invalid compile option ";
+  msg_.append(option);
+  msg_ += ": ";
+  msg_.append(reason);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_INVALID_OPTION), std::move(msg_));
+}
+
+/// K4201 FORMULA_TOO_LONG: The formula text is longer than the length limit.
+[[nodiscard]] inline ::kiln::core::Status formula_too_long(std::string_view what, std::int64_t limit, std::int64_t pos) {
+  std::string msg_;
+  msg_.reserve(48 + what.size());
+  msg_.append(what);
+  msg_ += " exceeds the limit ";
+  render::append_int(msg_, limit);
+  msg_ += " at position ";
+  render::append_int(msg_, pos);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_TOO_LONG), std::move(msg_));
+}
+
+/// K4202 FORMULA_TOO_DEEP: The compiled program needs a deeper stack than the depth limit.
+[[nodiscard]] inline ::kiln::core::Status formula_too_deep(std::string_view what, std::int64_t limit, std::int64_t pos) {
+  std::string msg_;
+  msg_.reserve(48 + what.size());
+  msg_.append(what);
+  msg_ += " exceeds the limit ";
+  render::append_int(msg_, limit);
+  msg_ += " at position ";
+  render::append_int(msg_, pos);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_TOO_DEEP), std::move(msg_));
+}
+
+/// K4203 FORMULA_TOO_MANY_NODES: The formula has more syntax-tree nodes than the node limit.
+[[nodiscard]] inline ::kiln::core::Status formula_too_many_nodes(std::string_view what, std::int64_t limit, std::int64_t pos) {
+  std::string msg_;
+  msg_.reserve(48 + what.size());
+  msg_.append(what);
+  msg_ += " exceeds the limit ";
+  render::append_int(msg_, limit);
+  msg_ += " at position ";
+  render::append_int(msg_, pos);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_TOO_MANY_NODES), std::move(msg_));
+}
+
+/// K4204 FORMULA_TOO_MANY_ARGUMENTS: A call has more arguments than the argument limit.
+[[nodiscard]] inline ::kiln::core::Status formula_too_many_arguments(std::string_view what, std::int64_t limit, std::int64_t pos) {
+  std::string msg_;
+  msg_.reserve(48 + what.size());
+  msg_.append(what);
+  msg_ += " exceeds the limit ";
+  render::append_int(msg_, limit);
+  msg_ += " at position ";
+  render::append_int(msg_, pos);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_TOO_MANY_ARGUMENTS), std::move(msg_));
+}
+
+/// K4205 FORMULA_NAME_TOO_LONG: A name or placeholder is longer than the name limit.
+[[nodiscard]] inline ::kiln::core::Status formula_name_too_long(std::string_view what, std::int64_t limit, std::int64_t pos) {
+  std::string msg_;
+  msg_.reserve(48 + what.size());
+  msg_.append(what);
+  msg_ += " exceeds the limit ";
+  render::append_int(msg_, limit);
+  msg_ += " at position ";
+  render::append_int(msg_, pos);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_NAME_TOO_LONG), std::move(msg_));
+}
+
+/// K4301 FORMULA_MISSING_VARIABLES: A formula was evaluated without values for some of its
+/// variables.
+[[nodiscard]] inline ::kiln::core::Status formula_missing_variables(std::int64_t count, std::string_view names, std::string_view suggestion) {
+  std::string msg_;
+  msg_.reserve(41 + names.size() + suggestion.size());
+  msg_ += "missing values for ";
+  render::append_int(msg_, count);
+  msg_ += " variable(s): ";
+  msg_.append(names);
+  msg_.append(suggestion);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_MISSING_VARIABLES), std::move(msg_));
+}
+
+/// K4302 FORMULA_VARIABLE_TYPE: A variable is bound to a value of the wrong type.
+[[nodiscard]] inline ::kiln::core::Status formula_variable_type(std::string_view name, std::string_view expected, std::string_view got) {
+  std::string msg_;
+  msg_.reserve(24 + name.size() + expected.size() + got.size());
+  msg_ += "variable ";
+  msg_.append(name);
+  msg_ += " must be ";
+  msg_.append(expected);
+  msg_ += "; got ";
+  msg_.append(got);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_VARIABLE_TYPE), std::move(msg_));
+}
+
+/// K4303 FORMULA_VALUE_OUT_OF_RANGE: A variable's value is too large for a double.
+[[nodiscard]] inline ::kiln::core::Status formula_value_out_of_range(std::string_view name, std::string_view value) {
+  std::string msg_;
+  msg_.reserve(43 + name.size() + value.size());
+  msg_ += "value of ";
+  msg_.append(name);
+  msg_ += " cannot be converted to a double: ";
+  msg_.append(value);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_VALUE_OUT_OF_RANGE), std::move(msg_));
+}
+
+/// K4304 FORMULA_LENGTH_MISMATCH: Column inputs of one evaluation have different lengths.
+[[nodiscard]] inline ::kiln::core::Status formula_length_mismatch(std::string_view lengths) {
+  std::string msg_;
+  msg_.reserve(31 + lengths.size());
+  msg_ += "inputs have different lengths: ";
+  msg_.append(lengths);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_LENGTH_MISMATCH), std::move(msg_));
+}
+
+/// K4305 FORMULA_COLUMN_TYPE: A column has a type a formula cannot read.
+[[nodiscard]] inline ::kiln::core::Status formula_column_type(std::string_view name, std::string_view type) {
+  std::string msg_;
+  msg_.reserve(72 + name.size() + type.size());
+  msg_ += "column ";
+  msg_.append(name);
+  msg_ += " has type ";
+  msg_.append(type);
+  msg_ += "; expected a numeric, boolean or list-of-numeric column";
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_COLUMN_TYPE), std::move(msg_));
+}
+
+/// K4306 FORMULA_NAME_CONFLICT: A name is given both as a column and as a keyword scalar.
+[[nodiscard]] inline ::kiln::core::Status formula_name_conflict(std::string_view name) {
+  std::string msg_;
+  msg_.reserve(42 + name.size());
+  msg_.append(name);
+  msg_ += " is given both as a column and as a scalar";
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_NAME_CONFLICT), std::move(msg_));
+}
+
+/// K4307 FORMULA_OUTPUT_BUFFER: The `out=` array is unusable.
+[[nodiscard]] inline ::kiln::core::Status formula_output_buffer(std::string_view reason) {
+  std::string msg_;
+  msg_.reserve(5 + reason.size());
+  msg_ += "out= ";
+  msg_.append(reason);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_OUTPUT_BUFFER), std::move(msg_));
+}
+
+/// K4308 FORMULA_INEXACT_INTEGER: In strict mode an integer column holds a value a double cannot
+/// represent exactly.
+[[nodiscard]] inline ::kiln::core::Status formula_inexact_integer(std::string_view name, std::string_view value, std::string_view where) {
+  std::string msg_;
+  msg_.reserve(58 + name.size() + value.size() + where.size());
+  msg_ += "column ";
+  msg_.append(name);
+  msg_ += ": integer ";
+  msg_.append(value);
+  msg_.append(where);
+  msg_ += " is not exactly representable as a double";
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_INEXACT_INTEGER), std::move(msg_));
+}
+
+/// K4401 FORMULA_DIVISION_BY_ZERO: A strict formula divides by zero or hits a pole.
+[[nodiscard]] inline ::kiln::core::Status formula_division_by_zero(std::string_view op, std::int64_t pos, std::string_view where) {
+  std::string msg_;
+  msg_.reserve(37 + op.size() + where.size());
+  msg_.append(op);
+  msg_ += " at position ";
+  render::append_int(msg_, pos);
+  msg_ += " divides by zero";
+  msg_.append(where);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_DIVISION_BY_ZERO), std::move(msg_));
+}
+
+/// K4402 FORMULA_DOMAIN_ERROR: A strict formula computes NaN from finite values.
+[[nodiscard]] inline ::kiln::core::Status formula_domain_error(std::string_view op, std::int64_t pos, std::string_view args, std::string_view where) {
+  std::string msg_;
+  msg_.reserve(39 + op.size() + args.size() + where.size());
+  msg_.append(op);
+  msg_ += " at position ";
+  render::append_int(msg_, pos);
+  msg_ += " is undefined for ";
+  msg_.append(args);
+  msg_.append(where);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_DOMAIN_ERROR), std::move(msg_));
+}
+
+/// K4403 FORMULA_OVERFLOW: A strict formula overflows to infinity.
+[[nodiscard]] inline ::kiln::core::Status formula_overflow(std::string_view op, std::int64_t pos, std::string_view where) {
+  std::string msg_;
+  msg_.reserve(31 + op.size() + where.size());
+  msg_.append(op);
+  msg_ += " at position ";
+  render::append_int(msg_, pos);
+  msg_ += " overflows";
+  msg_.append(where);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_OVERFLOW), std::move(msg_));
+}
+
+/// K4404 FORMULA_NONFINITE_INPUT: A strict formula received a NaN or infinite input.
+[[nodiscard]] inline ::kiln::core::Status formula_nonfinite_input(std::string_view name, std::string_view value, std::string_view where) {
+  std::string msg_;
+  msg_.reserve(46 + name.size() + value.size() + where.size());
+  msg_ += "variable ";
+  msg_.append(name);
+  msg_ += " is ";
+  msg_.append(value);
+  msg_.append(where);
+  msg_ += "; strict mode needs finite values";
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_NONFINITE_INPUT), std::move(msg_));
+}
+
+/// K4405 FORMULA_EMPTY_AGGREGATE: A strict formula takes avg, min or max of an empty list.
+[[nodiscard]] inline ::kiln::core::Status formula_empty_aggregate(std::string_view name, std::int64_t pos, std::string_view where) {
+  std::string msg_;
+  msg_.reserve(39 + name.size() + where.size());
+  msg_.append(name);
+  msg_ += "() at position ";
+  render::append_int(msg_, pos);
+  msg_ += " has no elements";
+  msg_.append(where);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_EMPTY_AGGREGATE), std::move(msg_));
+}
+
+/// K4501 FORMULA_RULE_SYNTAX: A line of a rule set is not `target = expression`.
+[[nodiscard]] inline ::kiln::core::Status formula_rule_syntax(std::int64_t index, std::int64_t pos) {
+  std::string msg_;
+  msg_.reserve(66);
+  msg_ += "rule ";
+  render::append_int(msg_, index);
+  msg_ += " at position ";
+  render::append_int(msg_, pos);
+  msg_ += ": expected 'target = expression'";
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_RULE_SYNTAX), std::move(msg_));
+}
+
+/// K4502 FORMULA_DUPLICATE_TARGET: Two rules of one rule set assign the same target.
+[[nodiscard]] inline ::kiln::core::Status formula_duplicate_target(std::string_view name, std::int64_t first, std::int64_t second) {
+  std::string msg_;
+  msg_.reserve(50 + name.size());
+  msg_ += "column ";
+  msg_.append(name);
+  msg_ += " is assigned by rules ";
+  render::append_int(msg_, first);
+  msg_ += " and ";
+  render::append_int(msg_, second);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_DUPLICATE_TARGET), std::move(msg_));
+}
+
+/// K4503 FORMULA_TARGET_MISSING: A rule's target is not a column of the batch it is applied to.
+[[nodiscard]] inline ::kiln::core::Status formula_target_missing(std::string_view name) {
+  std::string msg_;
+  msg_.reserve(34 + name.size());
+  msg_ += "target column ";
+  msg_.append(name);
+  msg_ += " is not in the batch";
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_TARGET_MISSING), std::move(msg_));
+}
+
+/// K4504 FORMULA_TARGET_TYPE: A rule's target column is not float64.
+[[nodiscard]] inline ::kiln::core::Status formula_target_type(std::string_view name, std::string_view type) {
+  std::string msg_;
+  msg_.reserve(50 + name.size() + type.size());
+  msg_ += "target column ";
+  msg_.append(name);
+  msg_ += " has type ";
+  msg_.append(type);
+  msg_ += "; rule results are float64";
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_TARGET_TYPE), std::move(msg_));
+}
+
+/// K4505 FORMULA_TARGET_NOT_NULLABLE: A rule produced nulls for a non-nullable target column.
+[[nodiscard]] inline ::kiln::core::Status formula_target_not_nullable(std::string_view name, std::int64_t count) {
+  std::string msg_;
+  msg_.reserve(68 + name.size());
+  msg_ += "the rule for ";
+  msg_.append(name);
+  msg_ += " produced ";
+  render::append_int(msg_, count);
+  msg_ += " nulls but the column is not nullable";
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_TARGET_NOT_NULLABLE), std::move(msg_));
+}
+
+/// K4506 FORMULA_TARGET_RESERVED: A rule targets a reserved column (a world base column).
+[[nodiscard]] inline ::kiln::core::Status formula_target_reserved(std::string_view name) {
+  std::string msg_;
+  msg_.reserve(51 + name.size());
+  msg_.append(name);
+  msg_ += " is a world base column and cannot be a rule target";
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_TARGET_RESERVED), std::move(msg_));
+}
+
+/// K4601 FORMULA_COMPAT_REJECTED: kiln.formula.compat returned 0.0 because the formula uses a
+/// construct outside its whitelist.
+[[nodiscard]] inline ::kiln::core::Status formula_compat_rejected(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(21 + detail.size());
+  msg_ += "compat returned 0.0: ";
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_COMPAT_REJECTED), std::move(msg_));
+}
+
+/// K4602 FORMULA_COMPAT_ARITHMETIC: kiln.formula.compat returned 0.0 because Python arithmetic
+/// raised.
+[[nodiscard]] inline ::kiln::core::Status formula_compat_arithmetic(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(21 + detail.size());
+  msg_ += "compat returned 0.0: ";
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_COMPAT_ARITHMETIC), std::move(msg_));
+}
+
+/// K4603 FORMULA_COMPAT_COMPLEX: kiln.formula.compat returned 0.0 because the result was complex.
+[[nodiscard]] inline ::kiln::core::Status formula_compat_complex(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(21 + detail.size());
+  msg_ += "compat returned 0.0: ";
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_COMPAT_COMPLEX), std::move(msg_));
+}
+
+/// K4604 FORMULA_COMPAT_AVG: kiln.formula.compat returned 0.0 because the AVG short-circuit did
+/// not apply.
+[[nodiscard]] inline ::kiln::core::Status formula_compat_avg(std::string_view detail) {
+  std::string msg_;
+  msg_.reserve(21 + detail.size());
+  msg_ += "compat returned 0.0: ";
+  msg_.append(detail);
+  return ::kiln::core::Status(static_cast<std::int32_t>(Code::FORMULA_COMPAT_AVG), std::move(msg_));
 }
 
 /// K6000 BENCH_ERROR: A benchmark or statistics error without a more specific code.

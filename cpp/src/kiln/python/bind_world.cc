@@ -192,6 +192,12 @@ void BindWorld(nb::module_& m) {
              ThrowIfError(k.w().Migrate(table, b, ids.data(), static_cast<std::int64_t>(ids.shape(0))));
            })
       .def("add_movement", [](WorldKernel& k, double dt, std::int32_t priority) { return ValueOrThrow(k.w().AddMovement(dt, priority)); })
+      .def("add_formula",
+           [](WorldKernel& k, const std::string& name, const std::vector<std::pair<std::string, std::string>>& rules,
+              const std::vector<std::pair<std::string, double>>& params, std::int32_t priority, const std::string& mode) {
+             return ValueOrThrow(k.w().AddFormula(name, rules, params, priority, mode == "strict"));
+           },
+           nb::arg("name"), nb::arg("rules"), nb::arg("params"), nb::arg("priority"), nb::arg("mode") = "ieee")
       .def("remove_processor", [](WorldKernel& k, std::int32_t id) { ThrowIfError(k.w().RemoveProcessor(id)); })
       .def("run_processor",
            [](WorldKernel& k, std::int32_t id, const std::string& table, nb::handle batch) {

@@ -20,7 +20,23 @@ void SetPythonError(const core::Status& st) {
   try {
     nb::object error_for = nb::module_::import_("kiln.errors").attr("error_for");
     nb::dict details;
-    for (const auto& [k, v] : st.details()) details[k.c_str()] = DetailValue(v);
+    nb::dict cause_details;
+    for (const auto& [k, v] : st.details()) {
+      // cause_* details describe the error that caused this one (a formula error inside a world
+      // processor): it becomes the exception's __cause__ and `details["cause"]`.
+      if (k.rfind("cause_", 0) == 0 && k != "cause_number" && k != "cause_message")
+        cause_details[k.substr(6).c_str()] = DetailValue(v);
+      else
+        details[k.c_str()] = DetailValue(v);
+    }
+    if (details.contains("cause_number")) {
+      nb::object number = details["cause_number"];
+      nb::object message = details.contains("cause_message") ? nb::object(details["cause_message"]) : nb::str("");
+      nb::object cause = error_for(number, message, **cause_details);
+      nb::del(details["cause_number"]);
+      if (details.contains("cause_message")) nb::del(details["cause_message"]);
+      details["cause"] = cause;
+    }
     nb::object exc = error_for(st.code(), nb::str(st.message().c_str(), st.message().size()), **details);
     PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
   } catch (nb::python_error& e) {

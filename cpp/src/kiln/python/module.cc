@@ -13,6 +13,7 @@ namespace nb = nanobind;
 namespace kiln::python {
 void BindWorld(nb::module_& m);
 void BindPopgen(nb::module_& m);
+void BindFormula(nb::module_& m);
 }
 
 NB_MODULE(_kiln, m) {
@@ -30,4 +31,5 @@ NB_MODULE(_kiln, m) {
   kiln::python::RegisterErrorTranslator();
   kiln::python::BindWorld(m);
   kiln::python::BindPopgen(m);
+  kiln::python::BindFormula(m);
 }

@@ -1,5 +1,7 @@
 #include "kiln/world/world.h"
 
+#include "kiln/world/formula_processor.h"
+
 #include <arrow/array.h>
 #include <arrow/array/concatenate.h>
 #include <arrow/builder.h>
@@ -540,6 +542,22 @@ Result<std::int32_t> World::AddMovement(double dt, std::int32_t priority) {
     if (!m.ok()) return Context(m.status());
     std::int32_t id = next_processor_id_++;
     processors_.push_back(ProcessorEntry{id, std::move(*m)});
+    return id;
+  });
+}
+
+Result<std::int32_t> World::AddFormula(const std::string& name,
+                                      const std::vector<std::pair<std::string, std::string>>& rules,
+                                      const std::vector<std::pair<std::string, double>>& params, std::int32_t priority,
+                                      bool strict) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Guarded([&]() -> Result<std::int32_t> {
+    KILN_RETURN_NOT_OK(CheckMutable());
+    InternalCheckpoint();
+    auto f = FormulaProcessor::Make(name, rules, params, priority, strict ? formula::Mode::strict : formula::Mode::ieee);
+    if (!f.ok()) return Context(f.status());
+    std::int32_t id = next_processor_id_++;
+    processors_.push_back(ProcessorEntry{id, std::move(*f)});
     return id;
   });
 }

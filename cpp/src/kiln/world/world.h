@@ -103,6 +103,10 @@ class World {
 
   // Processors.
   Result<std::int32_t> AddMovement(double dt, std::int32_t priority);
+  /// A formula processor (§6.2): rules (target, expression), params bound by name.
+  Result<std::int32_t> AddFormula(const std::string& name, const std::vector<std::pair<std::string, std::string>>& rules,
+                                  const std::vector<std::pair<std::string, double>>& params, std::int32_t priority,
+                                  bool strict);
   Status RemoveProcessor(std::int32_t id);
   Result<std::shared_ptr<arrow::RecordBatch>> RunProcessor(std::int32_t id, const std::string& table,
                                                            const std::shared_ptr<arrow::RecordBatch>& batch);

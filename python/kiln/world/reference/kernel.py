@@ -93,6 +93,53 @@ class _Movement:
         return pa.RecordBatch.from_arrays(cols, schema=schema)
 
 
+class _Formula:
+    """Formula processor (§6.2, formula.md A.3.5): rules compiled at registration with the pure-
+    Python formula evaluator's twin (kiln.formula, whose evaluation is bitwise the reference's);
+    formula errors surface as 402/155/157/400 with the formula error as cause."""
+
+    BASE = ("world_id", "run_id", "entity_id", "tick", "is_active")
+
+    def __init__(self, pid: int, name: str, rules, params, priority: int, mode: str, fail) -> None:
+        from kiln.errors import FormulaError, make_error
+        from kiln.formula import compile_rules
+
+        self.pid, self.name, self.priority = pid, name, priority
+        self.params = dict(params)
+        for p in self.params:
+            if p in self.BASE:
+                raise fail(402, f"formula processor {name!r}: param {p} is a base column", cause=make_error(4306, name=p))
+        try:
+            self.rules = compile_rules(dict(rules), mode=mode, reserved=self.BASE)
+        except FormulaError as exc:
+            raise fail(402, f"formula processor {name!r}: {exc.message.splitlines()[0]}", cause=exc) from exc
+        req: list = []
+        for target, f in self.rules:
+            for c in (target, *f.variables):
+                if c not in self.params and c not in req:
+                    req.append(c)
+        self.required = tuple(req)
+
+    def apply(self, batch: pa.RecordBatch, fail) -> pa.RecordBatch:
+        from kiln import errors as ke
+        from kiln.errors import make_error
+
+        where = f"formula processor {self.name!r}"
+        for p in self.params:
+            if p in batch.schema.names:
+                raise fail(402, f"{where}: param {p} is also a column", cause=make_error(4306, name=p))
+        try:
+            return self.rules.apply(batch, threads=1, **self.params)
+        except (ke.FormulaTargetTypeError, ke.FormulaColumnTypeError) as exc:
+            raise fail(155, f"{where}: {exc.message}", cause=exc) from exc
+        except ke.FormulaTargetNotNullableError as exc:
+            raise fail(157, f"{where}: {exc.message}", cause=exc) from exc
+        except ke.FormulaEvaluationError as exc:
+            raise fail(400, f"{where}: {exc.message}", cause=exc) from exc
+        except ke.FormulaError as exc:
+            raise fail(402, f"{where}: {exc.message}", cause=exc) from exc
+
+
 # --------------------------------------------------------------------------- staged spawn rows
 
 
@@ -862,6 +909,21 @@ class ReferenceKernel:
             self._next_pid += 1
             self._procs.append(_Movement(pid, float(dt), int(priority)))
             return pid
+
+    def add_formula(self, name: str, rules, params, priority: int = 0, mode: str = "ieee") -> int:
+        self._require_mutable("add_formula")
+        with self._boundary():
+            self._checkpoint()
+            if isinstance(priority, bool) or not isinstance(priority, (int, np.integer)) or not INT32_MIN <= priority <= INT32_MAX:
+                raise self._err(8, f"priority must be an Int32, got {priority!r}")
+
+            def fail(number: int, detail: str, **extra) -> Exception:
+                return self._err(number, detail, processor=name, **extra)
+
+            proc = _Formula(self._next_pid, str(name), list(rules), list(params), int(priority), mode, fail)
+            self._next_pid += 1
+            self._procs.append(proc)
+            return proc.pid
 
     def remove_processor(self, pid: int) -> None:
         self._require_mutable("remove_processor")
