@@ -160,7 +160,9 @@ TEST_F(Lifecycle, PartialPublicationPoisons) {  // S23 (second table)
   EXPECT_EQ(w_->Step().status().code(), C(Code::ARCT_ERR_PARTIAL_TICK));
   EXPECT_EQ(w_->ReserveIds(1).status().code(), C(Code::ARCT_ERR_PARTIAL_TICK));
   EXPECT_EQ(w_->Spawn("p", PositionBatch({5.0})).status().code(), C(Code::ARCT_ERR_PARTIAL_TICK));
-  EXPECT_EQ(Ledger(*w_, "p")->num_rows(), 1);  // queries still work
+  // Queries still work, and never show the half-published tick (§5.6).
+  EXPECT_EQ(Ledger(*w_, "p")->num_rows(), 0);
+  EXPECT_EQ(w_->info().last_committed_tick, 0);  // its record exists: the tick is committed
 }
 
 TEST_F(Lifecycle, InternalFaultPoisonsWithoutThrowing) {

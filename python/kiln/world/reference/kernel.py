@@ -301,6 +301,10 @@ class ReferenceKernel:
         self._next_pid = 1
         self._epoch: Optional[_Epoch] = None
         self._pending: List[_PendingTick] = []
+        # A flush of the pending ticks failed (201) and must be retried before anything else by
+        # the next step, first step_begin, flush() or close(), even when fewer than k ticks are
+        # pending (an explicit flush() of a partial group failed) — §5.7, kernel-interface.md.
+        self._flush_failed = False
         self._profiles: List[dict] = []
         self._poison_info: dict = {}
         self._const: Dict[str, pa.Array] = {}
@@ -1105,15 +1109,18 @@ class ReferenceKernel:
             )
         except StoreFailure as f:
             self._store.abort(txn)
+            self._flush_failed = True
             raise self._store_err(f) from f.cause
         except PartialPublish as p:
             self._pending = []
+            self._flush_failed = False
             raise self._poison_partial(pending[-1].tick, p, first_tick=pending[0].tick, completed=pending) from p.cause
         self._pending = []
+        self._flush_failed = False
         self._last_committed = last.tick
 
     def _flush_due(self) -> None:
-        if self._flush_every > 1 and len(self._pending) >= self._flush_every:
+        if self._flush_every > 1 and self._pending and (self._flush_failed or len(self._pending) >= self._flush_every):
             self._flush_pending()
 
     def _finalize(self, prepared: Sequence[_Prepared]) -> None:
