@@ -145,11 +145,11 @@ def test_pd_options(batches):  # families 11-12
 
 
 def test_parity_tests_detect_a_real_difference(batches):
-    # The harness has power: R = 10 against R = 12 (both on the kernel) fails the PA mean-N family,
+    # The harness has power: K = 200 against K = 190 (both on the kernel) fails the PA mean-N family,
     # and a persistence gap of 0.5 against 0.2 fails Fisher at this size.
-    other = _run("PA", "native", R=12.0)
+    other = _run("PA", "native", K=190)
     base = batches("PA")["native"]
     with pytest.raises(AssertionError, match="Welch"):
-        _welch(_pa_stats(base)[0], _pa_stats(other)[0], what="PA mean N, R=10 vs 12")
+        _welch(_pa_stats(base)[0], _pa_stats(other)[0], what="PA mean N, K=200 vs 190")
     with pytest.raises(AssertionError, match="Fisher"):
         _fisher(200, 400, 80, 400, what="control")
