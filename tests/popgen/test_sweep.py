@@ -46,22 +46,32 @@ def test_identical_across_worker_counts(reference_store, tmp_path):
     assert _runs(str(tmp_path / "s1")).equals(_runs(reference_store))
 
 
-def test_dask_sweep_and_simulate_many_match_local(reference_store, tmp_path):
+@pytest.fixture(scope="module")
+def dask_address():
+    """One LocalCluster of 2 single-threaded processes shared by the Dask tests (CI cost)."""
+    import distributed  # a test dependency: absent must fail, not skip
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  silence_logs=40) as cluster:
+        yield cluster.scheduler_address
+
+
+def test_dask_sweep_and_simulate_many_match_local(reference_store, tmp_path, dask_address):
     # Item 9 (Dask part): a real LocalCluster with 2 processes gives the local tables.
-    popgen.Sweep(SPEC, str(tmp_path / "d")).run(executor="dask", workers=2)
+    popgen.Sweep(SPEC, str(tmp_path / "d")).run(executor="dask", workers=2, address=dask_address)
     assert _runs(str(tmp_path / "d")).equals(_runs(reference_store))
     m = popgen.Nunney2003(popgen.Params(K=100, n=1, M=1))
     local = popgen.simulate_many(m, seed=1, replicates=40, T=[20.0, 40.0], horizon=100, workers=2)
-    dask = popgen.simulate_many(m, seed=1, replicates=40, T=[20.0, 40.0], horizon=100, executor="dask", workers=2)
+    dask = popgen.simulate_many(m, seed=1, replicates=40, T=[20.0, 40.0], horizon=100, executor="dask", workers=2,
+                                address=dask_address)
     assert dask.runs.drop_columns(["wall_s"]).equals(local.runs.drop_columns(["wall_s"]))
 
 
-def test_dask_threshold_matches_local():
+def test_dask_threshold_matches_local(dask_address):
     # Item 17 (Dask part): rounds are barriers, so the estimate does not depend on the executor.
     m = popgen.Nunney2003(popgen.Params(K=100, n=1, M=1))
     kw = dict(method="tp", seed=3, horizon=300, rel_tol=0.15, min_runs=100, max_runs=600, workers=2)
     a = popgen.estimate_threshold(m, **kw)
-    b = popgen.estimate_threshold(m, executor="dask", **kw)
+    b = popgen.estimate_threshold(m, executor="dask", address=dask_address, **kw)
     assert a.design.equals(b.design) and a.thresholds.equals(b.thresholds)
 
 
