@@ -48,8 +48,6 @@ BACKENDS = ("native", "reference")
 #: machine steers around the open ones. Delete an entry once the kernel is fixed: the strict
 #: xfails then turn into failures that point at the marks to remove.
 NATIVE_BUGS: dict[str, str] = {
-    "N5": "flush_every_ticks>1: later 103 errors carry the world tick, not the partially published tick",
-    "N6": "split-step: tables are staged only when the epoch completes, not at each step_commit (§7.6)",
 }
 
 

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <set>
 
 #include "kiln/world/store.h"
 
@@ -25,6 +26,7 @@ class MemoryStore final : public Store {
                    std::string("injected I/O failure at ") + point + ": " + std::strerror(ENOSPC));
     };
     for (const auto& tb : batches) {
+      if (epoch_staged_.erase(tb.table)) continue;  // already staged at its split-step commit
       if (faults_->ShouldFail(FaultPoint::kStage, tb.table)) {
         out.kind = CommitResult::Kind::kNothingVisible;
         out.status = injected("stage");
@@ -62,6 +64,15 @@ class MemoryStore final : public Store {
     return out;
   }
 
+  Status StageForEpoch(std::int32_t, const TickBatch& batch) override {
+    // "Staging" in memory is only the fault point: the batch becomes visible at CommitTick.
+    if (faults_->ShouldFail(core::FaultPoint::kStage, batch.table))
+      return Error(Code::ARCT_ERR_STORE_APPEND, std::string("injected I/O failure at stage: ") + std::strerror(ENOSPC));
+    faults_->AfterSuccess(core::FaultPoint::kStage, batch.table);
+    epoch_staged_.insert(batch.table);
+    return Status::OK();
+  }
+  void DiscardStaged() override { epoch_staged_.clear(); }
   Status FlushPending() override { return Status::OK(); }
   bool HasPending() const override { return false; }
   bool flush_failed() const override { return false; }
@@ -101,6 +112,7 @@ class MemoryStore final : public Store {
   std::int64_t retain_;  // -1 all, 0 none, N last N
   core::FaultPlan* faults_;
   std::map<std::string, std::deque<Entry>> tables_;
+  std::set<std::string> epoch_staged_;
   StoreCounters counters_;
 };
 

@@ -131,6 +131,61 @@ void ParquetStore::DiscardPending() {
   pending_ticks_.clear();
 }
 
+Result<ParquetStore::StagedTable> ParquetStore::StageTable(const std::string& table,
+                                                         const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches) {
+  auto tbl = arrow::Table::FromRecordBatches(batches.front()->schema(), batches);
+  if (!tbl.ok()) return Error(Code::ARCT_ERR_STORE_APPEND, tbl.status().message());
+  auto part = parts_->Stage(table, **tbl, options_.writer);
+  if (!part.ok()) return MapStoreStatus(part.status(), Code::ARCT_ERR_STORE_APPEND);
+  StagedTable out;
+  out.part = std::move(*part);
+  // Index entry from what we wrote, so later reads need not open the footer.
+  std::int64_t offset = 0;
+  const std::int64_t total = (*tbl)->num_rows();
+  while (offset < total) {
+    std::int64_t len = std::min(options_.writer.max_row_group_length, total - offset);
+    RowGroupMeta rg;
+    rg.rows = len;
+    rg.world_id = world_id_;
+    rg.run_id = run_id_;
+    auto slice = (*tbl)->Slice(offset, len);
+    for (const auto& chunk : slice->column(3)->chunks()) {
+      std::optional<std::int32_t> lo, hi;
+      MinMax(static_cast<const arrow::Int32Array&>(*chunk), &lo, &hi);
+      if (lo) {
+        rg.min_tick = rg.min_tick ? std::min(*rg.min_tick, *lo) : *lo;
+        rg.max_tick = rg.max_tick ? std::max(*rg.max_tick, *hi) : *hi;
+      }
+    }
+    for (const auto& chunk : slice->column(2)->chunks()) {
+      std::optional<std::int32_t> lo, hi;
+      MinMax(static_cast<const arrow::Int32Array&>(*chunk), &lo, &hi);
+      if (lo) {
+        rg.min_entity = rg.min_entity ? std::min(*rg.min_entity, *lo) : *lo;
+        rg.max_entity = rg.max_entity ? std::max(*rg.max_entity, *hi) : *hi;
+      }
+    }
+    out.meta.row_groups.push_back(rg);
+    offset += len;
+  }
+  return out;
+}
+
+Status ParquetStore::StageForEpoch(std::int32_t /*tick*/, const TickBatch& batch) {
+  // With k > 1 the batch only joins the pending buffer at commit; staging happens at the flush.
+  if (options_.flush_every_ticks > 1) return Status::OK();
+  KILN_ASSIGN_OR_RETURN(auto staged, StageTable(batch.table, {batch.batch}));
+  epoch_staged_[batch.table] = std::move(staged);
+  return Status::OK();
+}
+
+void ParquetStore::DiscardStaged() {
+  std::vector<core::StagedPart> parts;
+  for (auto& [table, staged] : epoch_staged_) parts.push_back(staged.part);
+  parts_->Discard(parts);
+  epoch_staged_.clear();
+}
+
 Status ParquetStore::Flush(std::int32_t last_tick, CommitResult* result) {
   const std::int32_t first_tick = pending_ticks_.front();
   std::vector<core::StagedPart> staged;
@@ -138,57 +193,28 @@ Status ParquetStore::Flush(std::int32_t last_tick, CommitResult* result) {
   std::vector<PartMeta> metas;
   for (const auto& [table, batches] : pending_) {
     if (batches.empty()) continue;
-    auto tbl = arrow::Table::FromRecordBatches(batches.front()->schema(), batches);
-    if (!tbl.ok()) {
-      parts_->Discard(staged);
-      result->kind = CommitResult::Kind::kNothingVisible;
-      return Error(Code::ARCT_ERR_STORE_APPEND, tbl.status().message());
-    }
-    auto part = parts_->Stage(table, **tbl, options_.writer);
-    if (!part.ok()) {
-      parts_->Discard(staged);
-      result->kind = CommitResult::Kind::kNothingVisible;
-      return MapStoreStatus(part.status(), Code::ARCT_ERR_STORE_APPEND);
-    }
-    // Index entry from what we wrote, so later reads need not open the footer.
-    PartMeta meta;
-    std::int64_t offset = 0;
-    std::int64_t total = (*tbl)->num_rows();
-    while (offset < total || (total == 0 && meta.row_groups.empty())) {
-      std::int64_t len = std::min(options_.writer.max_row_group_length, total - offset);
-      RowGroupMeta rg;
-      rg.rows = len;
-      rg.world_id = world_id_;
-      rg.run_id = run_id_;
-      auto slice = (*tbl)->Slice(offset, len);
-      for (const auto& chunk : slice->column(3)->chunks()) {
-        std::optional<std::int32_t> lo, hi;
-        MinMax(static_cast<const arrow::Int32Array&>(*chunk), &lo, &hi);
-        if (lo) {
-          rg.min_tick = rg.min_tick ? std::min(*rg.min_tick, *lo) : *lo;
-          rg.max_tick = rg.max_tick ? std::max(*rg.max_tick, *hi) : *hi;
-        }
+    StagedTable one;
+    if (auto pre = epoch_staged_.find(table); pre != epoch_staged_.end()) {
+      one = std::move(pre->second);  // staged at its split-step commit
+      epoch_staged_.erase(pre);
+    } else {
+      auto fresh = StageTable(table, batches);
+      if (!fresh.ok()) {
+        parts_->Discard(staged);
+        DiscardStaged();
+        result->kind = CommitResult::Kind::kNothingVisible;
+        return fresh.status();
       }
-      for (const auto& chunk : slice->column(2)->chunks()) {
-        std::optional<std::int32_t> lo, hi;
-        MinMax(static_cast<const arrow::Int32Array&>(*chunk), &lo, &hi);
-        if (lo) {
-          rg.min_entity = rg.min_entity ? std::min(*rg.min_entity, *lo) : *lo;
-          rg.max_entity = rg.max_entity ? std::max(*rg.max_entity, *hi) : *hi;
-        }
-      }
-      meta.row_groups.push_back(rg);
-      offset += len;
-      if (total == 0) break;
+      one = std::move(*fresh);
     }
     std::int32_t min_tick = last_tick, max_tick = first_tick;
-    for (const auto& rg : meta.row_groups) {
+    for (const auto& rg : one.meta.row_groups) {
       if (rg.min_tick) min_tick = std::min(min_tick, *rg.min_tick);
       if (rg.max_tick) max_tick = std::max(max_tick, *rg.max_tick);
     }
     extras.push_back(core::Json::Object{{"min_tick", min_tick}, {"max_tick", max_tick}});
-    staged.push_back(std::move(*part));
-    metas.push_back(std::move(meta));
+    staged.push_back(std::move(one.part));
+    metas.push_back(std::move(one.meta));
   }
   core::Json::Array live;
   for (const auto& t : pending_live_tables_) live.emplace_back(t);

@@ -44,6 +44,8 @@ class ParquetStore final : public Store {
   CommitResult CommitTick(std::int32_t tick, std::vector<TickBatch> batches, std::int32_t next_entity_id,
                           std::vector<std::string> live_tables) override;
   Status FlushPending() override;
+  Status StageForEpoch(std::int32_t tick, const TickBatch& batch) override;
+  void DiscardStaged() override;
   bool HasPending() const override { return !pending_ticks_.empty(); }
   bool flush_failed() const override { return flush_failed_; }
   void DiscardPending() override;
@@ -76,8 +78,14 @@ class ParquetStore final : public Store {
     std::vector<RowGroupMeta> row_groups;
   };
 
+  struct StagedTable {
+    core::StagedPart part;
+    PartMeta meta;
+  };
+
   ParquetStore() = default;
   Status Flush(std::int32_t last_tick, CommitResult* result);
+  Result<StagedTable> StageTable(const std::string& table, const std::vector<std::shared_ptr<arrow::RecordBatch>>& batches);
   Result<const PartMeta*> PartIndex(const std::string& path);
   Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> ReadFile(const std::string& path,
                                                                    const ReadFilter& filter, bool own_world,
@@ -102,6 +110,7 @@ class ParquetStore final : public Store {
   // (they are a partial tick until recovery), and with k > 1 its ticks, which had completed,
   // stay readable from the frozen pending buffer instead (never written again by this writer).
   std::set<std::string> hidden_parts_;
+  std::map<std::string, StagedTable> epoch_staged_;  // split-step: parts staged at each commit
   bool pending_frozen_ = false;
 };
 

@@ -60,6 +60,11 @@ class Store {
   /// Commits tick `tick` (batches in table order; tables with no rows are absent).
   virtual CommitResult CommitTick(std::int32_t tick, std::vector<TickBatch> batches, std::int32_t next_entity_id,
                                   std::vector<std::string> live_tables) = 0;
+  /// Split-step (§7.6): stages one table's stamped batch at its step_commit, before the epoch's
+  /// commit; CommitTick then commits it with the rest. A failure here ends the epoch.
+  virtual Status StageForEpoch(std::int32_t tick, const TickBatch& batch) = 0;
+  /// Drops what StageForEpoch staged (epoch aborted or failed).
+  virtual void DiscardStaged() = 0;
   /// k > 1: writes pending ticks now. OK when nothing is pending.
   virtual Status FlushPending() = 0;
   virtual bool HasPending() const = 0;

@@ -204,6 +204,7 @@ Status World::Context(Status st, const std::string& table, std::optional<std::in
 
 Status World::Poison(const Status& cause) {
   if (state_ != WorldState::kPoisonedPartialTick) state_ = WorldState::kPoisonedInternal;
+  if (epoch_ && store_) store_->DiscardStaged();
   epoch_.reset();
   poison_cause_ = cause;
   return Context(cause);
@@ -227,10 +228,19 @@ void World::PoisonInternal(const Status& cause) {
   (void)Poison(cause);
 }
 
+Status World::PartialTickRefusal() const {
+  // Every later refusal names the partially published tick (not the world's own tick, which
+  // with k > 1 is already past it) and repeats the details of the original failure.
+  Status st = Error(Code::ARCT_ERR_PARTIAL_TICK, "the world is poisoned by a partially published tick; reopen it");
+  for (const auto& [k, v] : poison_cause_.details())
+    if (k == "tick" || k == "committed_tables" || k == "committed_table_names" || k == "cause") st.with_detail(k, v);
+  return Context(st);
+}
+
 Status World::CheckMutable() const {
   if (closed_) return Error(Code::ARCT_ERR_BAD_HANDLE, "the world is closed");
   if (state_ == WorldState::kPoisonedPartialTick)
-    return Context(Error(Code::ARCT_ERR_PARTIAL_TICK, "the world is poisoned by a partially published tick; reopen it"));
+    return PartialTickRefusal();
   if (state_ == WorldState::kPoisonedInternal)
     return Context(Error(Code::ARCT_ERR_WORLD_POISONED, "the world is poisoned by an earlier internal error: " +
                                                             poison_cause_.message()));
@@ -242,7 +252,7 @@ Status World::CheckMutable() const {
 Status World::CheckSteppable() const {
   if (closed_) return Error(Code::ARCT_ERR_BAD_HANDLE, "the world is closed");
   if (state_ == WorldState::kPoisonedPartialTick)
-    return Context(Error(Code::ARCT_ERR_PARTIAL_TICK, "the world is poisoned by a partially published tick; reopen it"));
+    return PartialTickRefusal();
   if (state_ == WorldState::kPoisonedInternal)
     return Context(Error(Code::ARCT_ERR_WORLD_POISONED, "the world is poisoned by an earlier internal error: " +
                                                             poison_cause_.message()));
@@ -445,7 +455,7 @@ Result<std::int32_t> World::ReserveIds(std::int32_t n) {
   return Guarded([&]() -> Result<std::int32_t> {
     if (closed_) return Error(Code::ARCT_ERR_BAD_HANDLE, "the world is closed");
     if (state_ == WorldState::kPoisonedPartialTick)
-      return Context(Error(Code::ARCT_ERR_PARTIAL_TICK, "the world is poisoned by a partially published tick; reopen it"));
+      return PartialTickRefusal();
     if (state_ == WorldState::kPoisonedInternal)
       return Context(Error(Code::ARCT_ERR_WORLD_POISONED, "the world is poisoned by an earlier internal error"));
     InternalCheckpoint();
@@ -864,14 +874,25 @@ Result<std::optional<StepProfile>> World::StepCommit(const std::string& table,
     TableState* t = &tables_.at(table);
     auto checked = CheckProcessedBatch(t->schema, *it->second, *processed, "split-step commit");
     if (!checked.ok()) {
+      store_->DiscardStaged();
       epoch_.reset();  // a contract violation fails the whole epoch, like abort
       return Context(checked.status(), table);
     }
     TableProfile p;
     auto prepared = Finish(*t, *checked, epoch_->tick, p);
     if (!prepared.ok()) {
+      store_->DiscardStaged();
       epoch_.reset();
       return Context(prepared.status(), table);
+    }
+    // §7.6: the batch is staged in the epoch's store transaction now, not when the epoch ends.
+    if (prepared->stamped->num_rows() > 0) {
+      Status staged = store_->StageForEpoch(epoch_->tick, TickBatch{table, prepared->stamped});
+      if (!staged.ok()) {
+        store_->DiscardStaged();
+        epoch_.reset();
+        return Context(staged, table);
+      }
     }
     epoch_->inputs.erase(it);
     epoch_->committed.emplace(table, std::move(*prepared));
@@ -894,6 +915,7 @@ Status World::StepAbort(const std::string& table) {
                   std::find(epoch_->tables.begin(), epoch_->tables.end(), &it->second) != epoch_->tables.end();
     if (!member)
       return Context(Error(Code::ARCT_ERR_STEP_TABLE_MISMATCH, "table " + table + " is not in this epoch"), table);
+    store_->DiscardStaged();
     epoch_.reset();  // nothing was consumed, so nothing needs restoring
     return Status::OK();
   });
@@ -974,6 +996,7 @@ Status World::FlushLocked() {
   Status st = store_->FlushPending();
   if (st.code() == code(Code::ARCT_ERR_PARTIAL_TICK)) {
     state_ = WorldState::kPoisonedPartialTick;
+    st.with_detail("tick", tick_ - 1);  // the flush's last tick is the partially published one
     poison_cause_ = st;
     last_committed_tick_ = tick_ - 1;  // the flush's record exists: its ticks are committed
   }
@@ -987,6 +1010,7 @@ Status World::Close(bool discard_unflushed) {
     if (closed_) return Status::OK();
     if (epoch_ && !discard_unflushed)
       return Context(Error(Code::ARCT_ERR_WORLD_BUSY, "cannot close while a split-step epoch is open"));
+    if (epoch_) store_->DiscardStaged();
     epoch_.reset();
     // discard: unflushed ticks are dropped without writing them (Python's close(discard=True)).
     if (!discard_unflushed) KILN_RETURN_NOT_OK(FlushLocked());

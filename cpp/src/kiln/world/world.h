@@ -171,6 +171,7 @@ class World {
 
   World() = default;
   void InternalCheckpoint();        // fault point `internal` (throws when armed)
+  Status PartialTickRefusal() const;  // 103 for any call refused after a partial tick
   Status CheckMutable() const;       // poisoned → 103/105; epoch/step running → 104
   Status RejectIfStepping() const;   // a step runs on another thread → 104 at once, without waiting
   Status CheckSteppable() const;     // poisoned → 103/105; epoch → 100
