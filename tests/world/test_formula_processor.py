@@ -89,3 +89,29 @@ def test_param_named_like_a_column_is_402(backend):
         with pytest.raises(ke.KilnError) as ei:
             w.step()
         assert_code(ei, 402)
+
+
+def test_swap_is_a_simultaneous_assignment(backend):  # world §12 item 40
+    with make_world(backend) as w:
+        w.add_processor(kw.Formula({"position__x": "position__y", "position__y": "position__x"}, name="swap"))
+        e = w.spawn(Position(1.0, 2.0))
+        w.run(2)  # tick 0 raw, tick 1 swapped once
+        row = w.query(Position, entity_ids=[e])
+        assert (row["position__x"].to_pylist(), row["position__y"].to_pylist()) == ([2.0], [1.0])
+
+
+def test_non_float64_target_column_is_155_at_step(backend):  # world §12 item 40
+    import kiln
+
+    @kiln.component
+    class Ammo:
+        count: int = 0
+
+    with make_world(backend) as w:
+        w.add_processor(kw.Formula({"ammo__count": "ammo__count + 1"}, name="reload"))
+        w.spawn(Ammo(3))
+        w.step()  # tick 0 stores the raw row; the formula first runs at tick 1
+        with pytest.raises(ke.KilnError) as exc:
+            w.step()
+        assert exc.value.number == 155 and "ammo__count" in str(exc.value)
+        assert w.tick == 1
