@@ -16,7 +16,7 @@ CMAKE := $(VENV)/bin/cmake
 CCACHE := $(shell command -v ccache 2>/dev/null)
 CONFIGURE = $(CMAKE) -S . -G Ninja -DPython_EXECUTABLE=$(abspath $(PY)) -DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE) \
 	-DCMAKE_C_COMPILER_LAUNCHER=$(CCACHE) -DKILN_BUILD_TESTS=ON -DKILN_BUILD_PYTHON=OFF
-FUZZ_SECONDS ?= 60
+FUZZ_SECONDS ?= 30
 
 .PHONY: run test test-main test-sanitize test-fuzz build system-deps clean
 
@@ -44,14 +44,17 @@ test-sanitize: $(VENV)/.deps
 	  ARROW_DEFAULT_MEMORY_POOL=system UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(PY) -m pytest -q -p no:cacheprovider tests/capi
 
-# libFuzzer on the ABI entries that import foreign Arrow data, for FUZZ_SECONDS.
+# libFuzzer, FUZZ_SECONDS per target: the C ABI's Arrow import paths, and formula
+# parse + compile + evaluate.
 test-fuzz: $(VENV)/.deps
 	CC=clang CXX=clang++ $(CONFIGURE) -B build/fuzz -DKILN_BUILD_TESTS=OFF -DKILN_FUZZ=ON \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	$(CMAKE) --build build/fuzz --target arct_import_fuzz
-	mkdir -p build/fuzz/corpus
+	$(CMAKE) --build build/fuzz --target arct_import_fuzz fuzz_formula_compile
+	mkdir -p build/fuzz/corpus-arct build/fuzz/corpus-formula
 	cd build/fuzz && ARROW_DEFAULT_MEMORY_POOL=system ./cpp/fuzz/arct_import_fuzz -max_total_time=$(FUZZ_SECONDS) \
-	  -rss_limit_mb=4096 -print_final_stats=1 corpus
+	  -rss_limit_mb=4096 -print_final_stats=1 corpus-arct
+	cd build/fuzz && ./cpp/fuzz/fuzz_formula_compile -max_len=4096 -timeout=2 -max_total_time=$(FUZZ_SECONDS) \
+	  -print_final_stats=1 corpus-formula
 
 build: $(VENV)/.deps
 	CMAKE_CXX_COMPILER_LAUNCHER=$${CMAKE_CXX_COMPILER_LAUNCHER:-$(shell command -v ccache 2>/dev/null)} \
