@@ -278,6 +278,28 @@ TEST_F(AbiWorld, LastErrorIsPerThreadClearedAndCarriesContext) {  // item 51
   ASSERT_EQ(arct_world_register_table(w_, "pv", nullptr), ARCT_ERR_NULL_POINTER);
 }
 
+TEST_F(AbiWorld, FormulaProcessorThroughTheAbi) {  // §7.5 add_formula
+  ASSERT_EQ(arct_world_remove_processor(w_, movement_), ARCT_OK);
+  const char* targets[] = {"position__x"};
+  const char* exprs[] = {"position__x + velocity__dx * step"};
+  const char* pnames[] = {"step"};
+  double pvalues[] = {2.0};
+  int32_t pid = 0;
+  ASSERT_EQ(arct_world_add_formula(w_, "advance", targets, exprs, 1, pnames, pvalues, 1, 0, &pid), ARCT_OK)
+      << LastError();
+  Spawn({1.0});
+  int32_t done = 0;
+  ASSERT_EQ(arct_world_run(w_, 3, &done), ARCT_OK) << LastError();
+  auto t = ReadAll(w_, "pv");
+  auto x = std::static_pointer_cast<arrow::DoubleArray>(t->CombineChunksToBatch().ValueOrDie()->GetColumnByName("position__x"));
+  EXPECT_EQ(x->Value(2), 5.0);  // 1 raw, then +2 per tick
+  const char* bad[] = {"position__x +"};
+  EXPECT_EQ(arct_world_add_formula(w_, "bad", targets, bad, 1, nullptr, nullptr, 0, 0, &pid), ARCT_ERR_PROCESSOR_CONFIG);
+  EXPECT_EQ(arct_world_add_formula(w_, "none", targets, exprs, 0, nullptr, nullptr, 0, 0, &pid),
+            ARCT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(arct_world_add_formula(w_, "null", nullptr, exprs, 1, nullptr, nullptr, 0, 0, &pid), ARCT_ERR_NULL_POINTER);
+}
+
 TEST_F(AbiWorld, InternalFaultIs2ThenPoisons105) {  // item 52
   Spawn({1.0});
   ASSERT_EQ(arct_testing_set_fault_plan(w_, "fail:internal"), ARCT_OK);

@@ -48,6 +48,7 @@ SIGNATURES = {
     "arct_world_despawn": (_i32, [_p, _p, _i64]),
     "arct_world_migrate": (_i32, [_p, _s, _p, _p, _p, _i64]),
     "arct_world_add_movement": (_i32, [_p, ctypes.c_double, _i32, _p]),
+    "arct_world_add_formula": (_i32, [_p, _s, _p, _p, _i32, _p, _p, _i32, _i32, _p]),
     "arct_world_remove_processor": (_i32, [_p, _i32]),
     "arct_world_run_processor": (_i32, [_p, _i32, _s, _p, _p, _p, _p]),
     "arct_world_step": (_i32, [_p, _p]),

@@ -653,6 +653,43 @@ int32_t arct_world_add_movement(arct_world* world, double dt, int32_t priority, 
   });
 }
 
+int32_t arct_world_add_formula(arct_world* world, const char* name, const char* const* targets,
+                               const char* const* expressions, int32_t n_assignments, const char* const* param_names,
+                               const double* param_values, int32_t n_params, int32_t priority,
+                               int32_t* out_processor_id) {
+  ClearError();
+  if (!world) return NullPointer("world");
+  if (!name) return NullPointer("name");
+  if (!targets && n_assignments != 0) return NullPointer("targets");
+  if (!expressions && n_assignments != 0) return NullPointer("expressions");
+  if ((!param_names || !param_values) && n_params != 0) return NullPointer("param_names/param_values");
+  if (!out_processor_id) return NullPointer("out_processor_id");
+  WorldCall call(world);
+  if (!call.ok()) return call.status();
+  if (n_assignments < 1 || n_params < 0)
+    return SetError(C(Code::ARCT_ERR_INVALID_ARGUMENT), "a formula needs n_assignments >= 1 and n_params >= 0");
+  if (int32_t rc = CheckString(name, "processor name")) return rc;
+  std::vector<std::pair<std::string, std::string>> rules;
+  for (int32_t i = 0; i < n_assignments; ++i) {
+    if (!targets[i] || !expressions[i]) return NullPointer("targets[i]/expressions[i]");
+    if (int32_t rc = CheckString(targets[i], "formula target")) return rc;
+    if (int32_t rc = CheckString(expressions[i], "formula expression")) return rc;
+    rules.emplace_back(targets[i], expressions[i]);
+  }
+  std::vector<std::pair<std::string, double>> params;
+  for (int32_t i = 0; i < n_params; ++i) {
+    if (!param_names[i]) return NullPointer("param_names[i]");
+    if (int32_t rc = CheckString(param_names[i], "formula parameter name")) return rc;
+    params.emplace_back(param_names[i], param_values[i]);
+  }
+  return Boundary(&call.world(), [&]() -> int32_t {
+    auto id = call.world().AddFormula(name, rules, params, priority, /*strict=*/false);
+    if (!id.ok()) return Fail(id.status());
+    *out_processor_id = *id;
+    return 0;
+  });
+}
+
 int32_t arct_world_remove_processor(arct_world* world, int32_t processor_id) {
   ARCT_WORLD_CALL(world);
   return Boundary(&call.world(), [&] { return Fail(call.world().RemoveProcessor(processor_id)); });

@@ -178,6 +178,13 @@ ARCT_API int32_t arct_world_migrate(arct_world* world, const char* new_table, st
                                     struct ArrowSchema* schema, const int32_t* ids, int64_t n_ids);
 
 ARCT_API int32_t arct_world_add_movement(arct_world* world, double dt, int32_t priority, int32_t* out_processor_id);
+/* A formula processor (specs/world.md §6.2): n_assignments pairs target = expression, evaluated
+ * simultaneously in IEEE mode; params may be NULL when n_params is 0. Compile errors are
+ * ARCT_ERR_PROCESSOR_CONFIG with the formula's message and position. */
+ARCT_API int32_t arct_world_add_formula(arct_world* world, const char* name, const char* const* targets,
+                                        const char* const* expressions, int32_t n_assignments,
+                                        const char* const* param_names, const double* param_values, int32_t n_params,
+                                        int32_t priority, int32_t* out_processor_id);
 ARCT_API int32_t arct_world_remove_processor(arct_world* world, int32_t processor_id);
 ARCT_API int32_t arct_world_run_processor(arct_world* world, int32_t processor_id, const char* table,
                                           struct ArrowArray* in_array, struct ArrowSchema* in_schema,
