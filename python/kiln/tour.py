@@ -81,6 +81,30 @@ def _world_movement(root: str, n: int, ticks: int, backend: str) -> bool:
     return ok
 
 
+def _formula_columns(n: int = 1_000_000) -> bool:
+    import numpy as np
+
+    import kiln.formula as kf
+
+    text = "sqrt(x**2 + y**2) * k + if(x > y, 1, 0)"
+    print(f"== kiln.formula: compile once, evaluate many ({text}) ==")
+    t0 = time.perf_counter()
+    f = kf.compile(text)
+    t1 = time.perf_counter()
+    scalar = f.evaluate(x=3.0, y=4.0, k=2.0)
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=n), rng.normal(size=n)
+    t2 = time.perf_counter()
+    out = f.evaluate_columns({"x": x, "y": y}, k=0.5)
+    t3 = time.perf_counter()
+    want = np.sqrt(x * x + y * y) * 0.5 + np.where(x > y, 1.0, 0.0)
+    t4 = time.perf_counter()
+    ok = scalar == 10.0 and np.array_equal(np.asarray(out), want)
+    print(f"  compile {1e6 * (t1 - t0):.0f} us | f.evaluate(x=3, y=4, k=2) = {scalar} | {n:,} rows in {1000 * (t3 - t2):.1f} ms "
+          f"(numpy, same formula: {1000 * (t4 - t3):.1f} ms) -> {'bit-identical' if ok else 'MISMATCH'}")
+    return ok
+
+
 def _popgen_threshold() -> bool:
     """A fast Nunney (2003) threshold at K = 500 (M = 1, n = 1; fixed horizon 2000 to stay quick)."""
     import time
@@ -99,6 +123,7 @@ def _popgen_threshold() -> bool:
 def run(args: argparse.Namespace) -> int:
     os.makedirs(args.root, exist_ok=True)
     ok = _world_movement(args.root, args.entities, args.ticks, args.backend)
+    ok = _formula_columns() and ok
     ok = _popgen_threshold() and ok
     print(f"history kept under {os.path.abspath(args.root)} (delete it freely)")
     return 0 if ok else 1
