@@ -148,6 +148,13 @@ int32_t OutputNotEmpty(const char* what) {
   return SetError(C(Code::ARCT_ERR_OUTPUT_NOT_EMPTY), std::string(what) + " still holds data (release is not NULL)");
 }
 
+/// Output shells must be empty (release NULL) before anything is written into them.
+int32_t CheckOutputShells(const ArrowArray* out_array, const ArrowSchema* out_schema) {
+  if (out_array->release) return OutputNotEmpty("out_array");
+  if (out_schema->release) return OutputNotEmpty("out_schema");
+  return 0;
+}
+
 int32_t StructTooSmall(const char* what, uint32_t got, std::size_t need) {
   return SetError(C(Code::ARCT_ERR_ABI_VERSION), std::string(what) + ".struct_size is " + std::to_string(got) +
                                                      ", below the ABI-2 size " + std::to_string(need));
@@ -192,6 +199,12 @@ struct MovedArray {
     return *r;
   }
 };
+
+/// The shared middle of spawn_with_ids and migrate: a non-negative id count, then the import.
+kiln::core::Result<std::shared_ptr<arrow::RecordBatch>> ImportWithIds(MovedArray& in, int64_t n_ids) {
+  if (n_ids < 0) return Status(C(Code::ARCT_ERR_INVALID_ARGUMENT), "n_ids must be >= 0");
+  return in.ImportBatch();
+}
 
 int32_t ExportBatch(const std::shared_ptr<arrow::RecordBatch>& batch, ArrowArray* out_array, ArrowSchema* out_schema) {
   ArrowArray a{};
@@ -273,8 +286,7 @@ int32_t arct_record_batch_roundtrip(ArrowArray* in_array, ArrowSchema* in_schema
   if (!in_schema) return NullPointer("in_schema");
   if (!out_array) return NullPointer("out_array");
   if (!out_schema) return NullPointer("out_schema");
-  if (out_array->release) return OutputNotEmpty("out_array");
-  if (out_schema->release) return OutputNotEmpty("out_schema");
+  if (int32_t rc = CheckOutputShells(out_array, out_schema)) return rc;
   return Boundary(nullptr, [&]() -> int32_t {
     MovedArray in(in_array, in_schema);
     auto batch = in.ImportBatch();
@@ -290,8 +302,7 @@ int32_t arct_movement_process(ArrowArray* in_array, ArrowSchema* in_schema, Arro
   if (!in_schema) return NullPointer("in_schema");
   if (!out_array) return NullPointer("out_array");
   if (!out_schema) return NullPointer("out_schema");
-  if (out_array->release) return OutputNotEmpty("out_array");
-  if (out_schema->release) return OutputNotEmpty("out_schema");
+  if (int32_t rc = CheckOutputShells(out_array, out_schema)) return rc;
   return Boundary(nullptr, [&]() -> int32_t {
     MovedArray in(in_array, in_schema);
     if (!std::isfinite(dt)) return SetError(C(Code::ARCT_ERR_INVALID_ARGUMENT), "dt must be finite");
@@ -514,8 +525,7 @@ int32_t arct_world_tables(arct_world* world, int32_t which, ArrowArray* out_arra
   if (!out_schema) return NullPointer("out_schema");
   WorldCall call(world);
   if (!call.ok()) return call.status();
-  if (out_array->release) return OutputNotEmpty("out_array");
-  if (out_schema->release) return OutputNotEmpty("out_schema");
+  if (int32_t rc = CheckOutputShells(out_array, out_schema)) return rc;
   if (which != ARCT_TABLES_REGISTERED && which != ARCT_TABLES_ACTIVE)
     return SetError(C(Code::ARCT_ERR_INVALID_ARGUMENT), "which must be ARCT_TABLES_REGISTERED or ARCT_TABLES_ACTIVE");
   return Boundary(&call.world(), [&]() -> int32_t {
@@ -537,8 +547,7 @@ int32_t arct_world_registry(arct_world* world, ArrowArray* out_array, ArrowSchem
   if (!out_schema) return NullPointer("out_schema");
   WorldCall call(world);
   if (!call.ok()) return call.status();
-  if (out_array->release) return OutputNotEmpty("out_array");
-  if (out_schema->release) return OutputNotEmpty("out_schema");
+  if (int32_t rc = CheckOutputShells(out_array, out_schema)) return rc;
   return Boundary(&call.world(), [&]() -> int32_t {
     auto batch = call.world().Registry();
     if (!batch.ok()) return Fail(batch.status());
@@ -587,8 +596,7 @@ int32_t arct_world_spawn_with_ids(arct_world* world, const char* table, ArrowArr
   if (int32_t rc = CheckTableName(table)) return rc;
   return Boundary(&call.world(), [&]() -> int32_t {
     MovedArray in(array, schema);
-    if (n_ids < 0) return SetError(C(Code::ARCT_ERR_INVALID_ARGUMENT), "n_ids must be >= 0");
-    auto batch = in.ImportBatch();
+    auto batch = ImportWithIds(in, n_ids);
     if (!batch.ok()) return Fail(batch.status());
     return Fail(call.world().SpawnWithIds(table, *batch, ids, n_ids));
   });
@@ -631,8 +639,7 @@ int32_t arct_world_migrate(arct_world* world, const char* new_table, ArrowArray*
   if (int32_t rc = CheckTableName(new_table)) return rc;
   return Boundary(&call.world(), [&]() -> int32_t {
     MovedArray in(array, schema);
-    if (n_ids < 0) return SetError(C(Code::ARCT_ERR_INVALID_ARGUMENT), "n_ids must be >= 0");
-    auto batch = in.ImportBatch();
+    auto batch = ImportWithIds(in, n_ids);
     if (!batch.ok()) return Fail(batch.status());
     return Fail(call.world().Migrate(new_table, *batch, ids, n_ids));
   });
@@ -707,8 +714,7 @@ int32_t arct_world_run_processor(arct_world* world, int32_t processor_id, const 
   WorldCall call(world);
   if (!call.ok()) return call.status();
   if (int32_t rc = CheckString(table, "table name")) return rc;
-  if (out_array->release) return OutputNotEmpty("out_array");
-  if (out_schema->release) return OutputNotEmpty("out_schema");
+  if (int32_t rc = CheckOutputShells(out_array, out_schema)) return rc;
   return Boundary(&call.world(), [&]() -> int32_t {
     MovedArray in(in_array, in_schema);
     auto batch = in.ImportBatch();
@@ -806,8 +812,7 @@ int32_t arct_world_query_batch(arct_world* world, const char* table, const arct_
   WorldCall call(world);
   if (!call.ok()) return call.status();
   if (int32_t rc = CheckString(table, "table name")) return rc;
-  if (out_array->release) return OutputNotEmpty("out_array");
-  if (out_schema->release) return OutputNotEmpty("out_schema");
+  if (int32_t rc = CheckOutputShells(out_array, out_schema)) return rc;
   if (int32_t rc = CheckFilter(filter)) return rc;
   return Boundary(&call.world(), [&]() -> int32_t {
     std::shared_ptr<arrow::Schema> schema;
@@ -832,8 +837,7 @@ int32_t arct_step_begin(arct_world* world, const char* table, ArrowArray* out_ar
   WorldCall call(world);
   if (!call.ok()) return call.status();
   if (int32_t rc = CheckString(table, "table name")) return rc;
-  if (out_array->release) return OutputNotEmpty("out_array");
-  if (out_schema->release) return OutputNotEmpty("out_schema");
+  if (int32_t rc = CheckOutputShells(out_array, out_schema)) return rc;
   return Boundary(&call.world(), [&]() -> int32_t {
     auto input = call.world().StepBegin(table);
     if (!input.ok()) return Fail(input.status());
