@@ -41,7 +41,9 @@ bool SpawnBuffer::Remove(std::int32_t id) {
 void SpawnBuffer::Clear() {
   chunks_.clear();
   order_.clear();
-  index_.clear();
+  // unordered_map::clear() zeroes every bucket even when the map is already empty; after a large
+  // spawn that is a memset of the whole bucket array on every tick. Drop the buckets instead.
+  if (!index_.empty() || index_.bucket_count() > 64) index_ = {};
 }
 
 std::vector<std::int32_t> SpawnBuffer::Ids() const {

@@ -653,15 +653,24 @@ Result<std::shared_ptr<arrow::RecordBatch>> World::RunChain(TableState& t, std::
 Result<World::Prepared> World::Finish(TableState& t, const std::shared_ptr<arrow::RecordBatch>& processed,
                                       std::int32_t tick, TableProfile p) {
   double t0 = Now();
-  KILN_ASSIGN_OR_RETURN(auto spawns, t.staged.Materialize(t.component_schema));
+  // Most ticks stage no spawns: skip materialising (and allocating) an empty spawn batch.
+  SpawnBuffer::Rows spawns;
+  if (!t.staged.empty()) {
+    KILN_ASSIGN_OR_RETURN(spawns, t.staged.Materialize(t.component_schema));
+  }
   const std::int64_t n_prior = processed->num_rows();
-  const std::int64_t n_spawn = spawns.components->num_rows();
+  const std::int64_t n_spawn = spawns.components ? spawns.components->num_rows() : 0;
   const std::int64_t n = n_prior + n_spawn;
   p.rows_in = n_prior;
   arrow::ArrayVector cols(static_cast<std::size_t>(t.schema->num_fields()));
   KILN_ASSIGN_OR_RETURN(cols[0], stamps_.WorldIds(n));
   KILN_ASSIGN_OR_RETURN(cols[1], stamps_.RunIds(n));
-  KILN_ASSIGN_OR_RETURN(cols[2], Concat(processed->column(2), spawns.ids));
+  const bool no_spawns = n_spawn == 0;
+  if (no_spawns) {
+    cols[2] = processed->column(2);
+  } else {
+    KILN_ASSIGN_OR_RETURN(cols[2], Concat(processed->column(2), spawns.ids));
+  }
   KILN_ASSIGN_OR_RETURN(cols[3], StampCache::Ticks(tick, n));
   // is_active: reuse the all-true constant when nothing was tombstoned.
   const auto& prior_active = static_cast<const arrow::BooleanArray&>(*processed->column(4));
@@ -673,7 +682,11 @@ Result<World::Prepared> World::Finish(TableState& t, const std::shared_ptr<arrow
     KILN_ASSIGN_OR_RETURN(cols[4], Concat(processed->column(4), trues));
   }
   for (int i = kBaseColumns; i < t.schema->num_fields(); ++i) {
-    KILN_ASSIGN_OR_RETURN(cols[i], Concat(processed->column(i), spawns.components->column(i - kBaseColumns)));
+    if (no_spawns) {
+      cols[i] = processed->column(i);
+    } else {
+      KILN_ASSIGN_OR_RETURN(cols[i], Concat(processed->column(i), spawns.components->column(i - kBaseColumns)));
+    }
   }
   Prepared out;
   out.table = &t;
