@@ -121,7 +121,9 @@ def _abort(kernel: Any, table: str, cause: BaseException) -> None:
 
 def _kernel_profile(profile: dict, kernel: Any) -> tuple[StepProfile, dict[str, int]]:
     written = {k: int(v) for k, v in profile.get("rows_written_by_table", {}).items()}
-    return StepProfile.from_kernel(profile, kernel.last_table_profiles()), written
+    # The native kernel's step profile carries its tables; the reference kernel's does not.
+    tables = profile.get("tables") or kernel.last_table_profiles()
+    return StepProfile.from_kernel(profile, tables), written
 
 
 def _merge_python_time(profile: StepProfile, python_sec: dict[str, float], wall: float) -> StepProfile:
