@@ -68,6 +68,9 @@ def as_output_batch(result: Any, *, processor: str, table: str, tick: int) -> pa
                          f"pyarrow.RecordBatch", **details)
 
 
+_BASE_INDICES = list(range(len(BASE_NAMES)))
+
+
 def _same_buffers(a: pa.Array, b: pa.Array) -> bool:
     if a.offset != b.offset or len(a) != len(b):
         return False
@@ -91,6 +94,10 @@ def check_processed(out: pa.RecordBatch, inp: pa.RecordBatch, *, processor: str,
         raise error_for(302, f"processor {processor!r} returned {out.num_rows} rows for table {table} at tick "
                              f"{tick}; the input had {inp.num_rows}", expected=inp.num_rows,
                         actual=out.num_rows, **details)
+    # The five base columns lead every table schema (checked equal above): one C++ comparison
+    # of them is ~4x cheaper than boxing each column in Python; diagnose only on a mismatch.
+    if out.select(_BASE_INDICES).equals(inp.select(_BASE_INDICES)):
+        return _with_schema(out, expected)
     for name in BASE_NAMES:
         a, b = out.column(name), inp.column(name)
         if a is b or _same_buffers(a, b):
@@ -100,7 +107,13 @@ def check_processed(out: pa.RecordBatch, inp: pa.RecordBatch, *, processor: str,
             row = int(diff[0]) if diff.size else 0
             raise error_for(301, f"processor {processor!r} changed base column {name} of table {table} at tick "
                                  f"{tick} (first at row {row})", column=name, row=row, **details)
-    if out.schema is expected:
+    return _with_schema(out, expected)
+
+
+def _with_schema(out: pa.RecordBatch, expected: pa.Schema) -> pa.RecordBatch:
+    """``out`` with the input's schema metadata (rebuilt only when the metadata differs: pyarrow
+    hands out a new schema object per batch, so an identity test would always rebuild)."""
+    if out.schema.equals(expected, check_metadata=True):
         return out
     return pa.RecordBatch.from_arrays(out.columns, schema=expected)
 
