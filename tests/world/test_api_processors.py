@@ -221,6 +221,29 @@ def test_contract_violations_fail_the_tick(backend, fn, number):
         assert w.tick == 2
 
 
+def test_base_columns_copied_with_equal_values_are_accepted(backend):
+    def copy_bases(b, c):
+        cols = [pa.array(col.to_pylist(), col.type) if i < 5 else col for i, col in enumerate(b.columns)]
+        return pa.RecordBatch.from_arrays(cols, schema=b.schema)
+
+    with _failing_world(backend, copy_bases) as w:
+        w.step()
+        assert w.tick == 2
+
+
+@pytest.mark.parametrize("column", ["world_id", "is_active"])
+def test_a_changed_base_column_is_named(backend, column):
+    def change(b, c):
+        i = b.schema.get_field_index(column)
+        value = "other-world" if column == "world_id" else False
+        return b.set_column(i, b.schema.field(i), pa.array([value], b.schema.field(i).type))
+
+    with _failing_world(backend, change) as w, pytest.raises(kw.errors.ProcessedBatchError) as exc:
+        w.step()
+    assert_code(exc, 301)
+    assert column in str(exc.value) and "bad" in str(exc.value)
+
+
 def test_table_and_capsule_outputs_are_accepted(backend):
     with _failing_world(backend, lambda b, c: pa.Table.from_batches([b])) as w:
         w.step()

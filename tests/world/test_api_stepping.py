@@ -2,6 +2,8 @@
 (specs/world.md §3.3, §3.8, §8.5; §12 items 20, 21, 23)."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 import kiln.world as kw
@@ -36,6 +38,10 @@ def test_step_result_and_profile(backend, tmp_path, store_kind, python_chain):
         assert (p.tick, p.n_tables, p.rows_written, p.store_reads) == (0, 2, 2, 0)
         assert [t.table_name for t in p.tables] == sorted([tpv, th])
         assert all(isinstance(t, kw.TableProfile) and t.rows_out == 1 for t in p.tables)
+        # The per-table list behaves as the tuple of TableProfiles it stands for.
+        as_tuple = tuple(p.tables)
+        assert len(p.tables) == 2 and p.tables == as_tuple and as_tuple == p.tables and p.tables[1] == as_tuple[1]
+        assert hash(p) == hash(dataclasses.replace(p, tables=as_tuple)) and repr(as_tuple) in repr(p)
         r = w.step()
         p = r.profile
         assert p.store_reads == 0
