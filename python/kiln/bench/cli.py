@@ -30,6 +30,10 @@ def run_suite(suite: str, argv: Sequence[str]) -> int:
         from kiln.bench import compare as _compare
 
         return (_compare.compare_main if suite == "compare" else _compare.check_main)(argv)
+    if suite == "table":
+        from kiln.bench.table import table_main
+
+        return table_main(argv)
     path = _bench_dir() / suite / "run.py"
     if not path.is_file():
         from kiln.errors import error_for
@@ -58,5 +62,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: python -m kiln.bench SUITE [--quick] [--only IDS] [--out FILE] ...")
         print("suites: " + (", ".join(_suites()) or "(none: run from a source checkout)"))
+        print("tools: compare A.jsonl B.jsonl, check RUN.jsonl, table RUN.jsonl [--cases GLOB]")
         return 0 if argv else 2
     return run_suite(argv[0], argv[1:])
