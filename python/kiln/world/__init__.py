@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from kiln.world import errors, events, testing
 from kiln.world.batch_contract import replace
+from kiln.world.buffer_cache import buffer_cache_stats, set_buffer_cache_limit
 from kiln.world.clib import c_include_dir, c_library_path
 from kiln.world.components import component
 from kiln.world.context import Context
@@ -65,4 +66,6 @@ __all__ = [
     "TableProfile",
     "ProcessorHandle",
     "HookHandle",
+    "buffer_cache_stats",
+    "set_buffer_cache_limit",
 ]

@@ -10,6 +10,7 @@
 
 #include <cstring>
 
+#include "kiln/core/buffer_cache.h"
 #include "kiln/python/arrow_capsule.h"
 #include "kiln/python/errors.h"
 #include "kiln/world/world.h"
@@ -130,6 +131,16 @@ class WorldKernel {
 }  // namespace
 
 void BindWorld(nb::module_& m) {
+  m.def("buffer_cache_stats", [] {
+    const core::BufferCacheStats s = core::GetBufferCacheStats();
+    nb::dict d;
+    d["limit_bytes"] = s.limit_bytes;
+    d["cached_bytes"] = s.cached_bytes;
+    d["hits"] = s.hits;
+    d["misses"] = s.misses;
+    return d;
+  });
+  m.def("set_buffer_cache_limit", [](std::int64_t bytes) { core::SetBufferCacheLimit(bytes); });
   nb::class_<WorldKernel>(m, "WorldKernel")
       .def(nb::init<std::optional<std::string>, std::optional<std::string>, std::optional<std::string>, std::string, int,
                     int, int, const std::string&, int, std::int64_t>(),

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "kiln/core/error_codes.h"
+#include "kiln/core/buffer_cache.h"
 #include "kiln/world/schema.h"
 
 namespace kiln::world {
@@ -121,7 +122,7 @@ Result<std::shared_ptr<arrow::RecordBatch>> FormulaProcessor::Process(const std:
       cols[v.slot] = formula::ColumnRef{static_cast<const arrow::DoubleArray&>(*arr).raw_values(), 0.0};
       keep.push_back(std::move(arr));
     }
-    auto buf = arrow::AllocateBuffer(n * static_cast<std::int64_t>(sizeof(double)));
+    auto buf = arrow::AllocateBuffer(n * static_cast<std::int64_t>(sizeof(double)), core::ColumnPool());
     if (!buf.ok()) return Error(Code::ARCT_ERR_OUT_OF_MEMORY, buf.status().message());
     double* out = reinterpret_cast<double*>((*buf)->mutable_data());
     formula::BatchInput in{cols, {}, static_cast<std::size_t>(n), any_null ? valid.data() : nullptr};
@@ -129,7 +130,7 @@ Result<std::shared_ptr<arrow::RecordBatch>> FormulaProcessor::Process(const std:
     if (!st.ok()) return FormulaCause(Code::ARCT_ERR_PROCESSOR_FAILED, where, st);
     std::int64_t nulls = 0;
     if (any_null) {
-      auto bm = arrow::AllocateBitmap(n);
+      auto bm = arrow::AllocateBitmap(n, core::ColumnPool());
       if (!bm.ok()) return Error(Code::ARCT_ERR_OUT_OF_MEMORY, bm.status().message());
       std::uint8_t* bits = (*bm)->mutable_data();
       std::memset(bits, 0, static_cast<std::size_t>((*bm)->size()));

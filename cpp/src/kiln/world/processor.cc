@@ -7,6 +7,8 @@
 
 #include <cmath>
 
+#include "kiln/core/buffer_cache.h"
+
 namespace kiln::world {
 
 bool Processor::Matches(const arrow::Schema& schema) const {
@@ -44,7 +46,7 @@ Result<std::shared_ptr<arrow::Array>> Advance(const std::shared_ptr<arrow::Array
     return sum->make_array();
   }
   const std::int64_t n = pos->length();
-  auto buf = arrow::AllocateBuffer(n * static_cast<std::int64_t>(sizeof(double)));
+  auto buf = arrow::AllocateBuffer(n * static_cast<std::int64_t>(sizeof(double)), core::ColumnPool());
   if (!buf.ok()) return Error(Code::ARCT_ERR_OUT_OF_MEMORY, buf.status().message());
   const auto& p = static_cast<const arrow::DoubleArray&>(*pos);
   const auto& v = static_cast<const arrow::DoubleArray&>(*vel);

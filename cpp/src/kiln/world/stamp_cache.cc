@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kiln/core/buffer_cache.h"
+
 namespace kiln::world {
 namespace {
 
@@ -27,9 +29,9 @@ void StampCache::Reset(std::string world_id, std::string run_id) {
 Result<std::shared_ptr<arrow::Array>> StampCache::Constant(const std::string& value, std::int64_t n) {
   const auto len = static_cast<std::int64_t>(value.size());
   if (len * n > INT32_MAX) return Error(Code::ARCT_ERR_OUT_OF_MEMORY, "string column exceeds 2 GiB");
-  auto offsets = arrow::AllocateBuffer((n + 1) * static_cast<std::int64_t>(sizeof(std::int32_t)));
+  auto offsets = arrow::AllocateBuffer((n + 1) * static_cast<std::int64_t>(sizeof(std::int32_t)), core::ColumnPool());
   if (!offsets.ok()) return Oom(offsets.status());
-  auto data = arrow::AllocateBuffer(std::max<std::int64_t>(len * n, 1));
+  auto data = arrow::AllocateBuffer(std::max<std::int64_t>(len * n, 1), core::ColumnPool());
   if (!data.ok()) return Oom(data.status());
   auto* off = reinterpret_cast<std::int32_t*>((*offsets)->mutable_data());
   auto* bytes = (*data)->mutable_data();
@@ -56,7 +58,7 @@ Result<std::shared_ptr<arrow::Array>> StampCache::RunIds(std::int64_t n) {
 Result<std::shared_ptr<arrow::Array>> StampCache::AllTrue(std::int64_t n) {
   if (!all_true_ || all_true_->length() < n) {
     std::int64_t cap = Grow(all_true_ ? all_true_->length() : 0, n);
-    auto bits = arrow::AllocateBitmap(cap);
+    auto bits = arrow::AllocateBitmap(cap, core::ColumnPool());
     if (!bits.ok()) return Oom(bits.status());
     std::memset((*bits)->mutable_data(), 0xFF, static_cast<std::size_t>((*bits)->size()));
     all_true_ = std::make_shared<arrow::BooleanArray>(cap, std::shared_ptr<arrow::Buffer>(std::move(*bits)));
@@ -65,7 +67,7 @@ Result<std::shared_ptr<arrow::Array>> StampCache::AllTrue(std::int64_t n) {
 }
 
 Result<std::shared_ptr<arrow::Array>> StampCache::Ticks(std::int32_t tick, std::int64_t n) {
-  auto buf = arrow::AllocateBuffer(n * static_cast<std::int64_t>(sizeof(std::int32_t)));
+  auto buf = arrow::AllocateBuffer(n * static_cast<std::int64_t>(sizeof(std::int32_t)), core::ColumnPool());
   if (!buf.ok()) return Oom(buf.status());
   std::fill_n(reinterpret_cast<std::int32_t*>((*buf)->mutable_data()), n, tick);
   return std::static_pointer_cast<arrow::Array>(

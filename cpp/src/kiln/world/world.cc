@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "kiln/core/json.h"
+#include "kiln/core/buffer_cache.h"
 #include "kiln/core/uuid7.h"
 #include "kiln/world/names.h"
 #include "kiln/world/parquet_store.h"
@@ -37,7 +38,7 @@ Result<std::shared_ptr<arrow::Array>> Concat(const std::shared_ptr<arrow::Array>
                                              const std::shared_ptr<arrow::Array>& b) {
   if (b->length() == 0) return a;
   if (a->length() == 0) return b;
-  auto r = arrow::Concatenate({a, b});
+  auto r = arrow::Concatenate({a, b}, core::ColumnPool());
   if (!r.ok()) return Oom(r.status());
   return *r;
 }
@@ -698,7 +699,8 @@ Result<World::Prepared> World::Finish(TableState& t, const std::shared_ptr<arrow
   } else if (all_active) {
     out.snapshot = out.stamped;  // zero copy: every row is active
   } else {
-    auto filtered = arrow::compute::Filter(out.stamped, out.stamped->column(4));
+    arrow::compute::ExecContext exec(core::ColumnPool());
+    auto filtered = arrow::compute::Filter(out.stamped, out.stamped->column(4), arrow::compute::FilterOptions::Defaults(), &exec);
     if (!filtered.ok()) return Oom(filtered.status());
     out.snapshot = filtered->record_batch();
     if (out.snapshot->num_rows() == 0) out.snapshot = nullptr;
