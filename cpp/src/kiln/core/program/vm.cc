@@ -186,6 +186,11 @@ void run_chunk(const Program& p, const ColumnRef* cols, const ListColumnRef* lis
     std::fill(o, o + n, cv[d]);
     return o;
   };
+  // The last item leaves the result at stack entry 0: it writes straight into `out` (a full alias
+  // of an input is fine for these element-wise loops; partial overlaps are rejected upstream),
+  // which saves a copy of every chunk.
+  const Item* const last = p.items.empty() ? nullptr : &p.items.back();
+  auto dest = [&](const Item& it, int d) -> double* { return &it == last && d == 0 ? out : scratch.entry(d); };
   for (const Item& it : p.items) {
     const Op op = static_cast<Op>(it.op);
     switch (op) {
@@ -206,7 +211,7 @@ void run_chunk(const Program& p, const ColumnRef* cols, const ListColumnRef* lis
         break;
       }
       case Op::LAGG: {
-        double* o = scratch.entry(sp);
+        double* o = dest(it, sp);
         const ListColumnRef& l = lists[it.token];
         for (std::size_t j = 0; j < n; ++j) {
           const std::int64_t b = l.offsets[row0 + j], e = l.offsets[row0 + j + 1];
@@ -219,7 +224,7 @@ void run_chunk(const Program& p, const ColumnRef* cols, const ListColumnRef* lis
       default: {
         const int k = op_info(it.op)->pops;
         const int base = sp - k;
-        double* o = scratch.entry(base);
+        double* o = dest(it, base);
         bool all_const = true;
         for (int d = base; d < sp; ++d) all_const = all_const && isc[d];
         if (all_const) {
@@ -280,7 +285,8 @@ void run_chunk(const Program& p, const ColumnRef* cols, const ListColumnRef* lis
           case Op::MIN: Binary(a, b, o, n, [](double x, double y) { return ops::minimum(x, y); }); break;
           case Op::MAX: Binary(a, b, o, n, [](double x, double y) { return ops::maximum(x, y); }); break;
           case Op::SELECT:
-            for (std::size_t j = 0; j < n; ++j) o[j] = ops::truthy(a[j]) ? b[j] : c[j];
+            // Both branches are already computed; a select per row (no branch to mispredict).
+            for (std::size_t j = 0; j < n; ++j) o[j] = a[j] == 0.0 ? c[j] : b[j];
             break;
           default:
             for (std::size_t j = 0; j < n; ++j)
