@@ -10,7 +10,7 @@ export KILN_BUILD_TESTS := ON
 PY_DEPS := "pyarrow==26.0.*" "nanobind>=3.0,<4" "scikit-build-core>=1.0" "cmake>=3.26" "ninja>=1.11" \
 	"numpy>=1.26" "tqdm>=4.60" "python-dateutil>=2.8" "cffi>=1.16" "pytest>=8" "hypothesis>=6.100" "duckdb>=1.1" \
 	"polars>=1.0" "esper==3.*" "dask[distributed]>=2024.1" "matplotlib>=3.8" "statsmodels>=0.14" \
-	"fwdpy11>=0.24" "numexpr>=2.8" "cexprtk>=0.4" "asteval>=1.0" "simpleeval>=1.0"
+	"fwdpy11>=0.24" "numexpr>=2.8" "cexprtk>=0.4" "asteval>=1.0" "simpleeval>=1.0" "scipy>=1.11"
 
 CMAKE := $(VENV)/bin/cmake
 CCACHE := $(shell command -v ccache 2>/dev/null)

@@ -13,6 +13,9 @@ namespace kiln::core {
 class ExactSum {
  public:
   void add(double x);
+  /// Adds another accumulator exactly, so partial sums of chunks (or threads) merge into the
+  /// same bits as one pass over all values, in any grouping.
+  void add(const ExactSum& other);
   /// The exact sum rounded to nearest-even; NaN if a NaN or both infinities were added.
   double value() const;
   /// The exact sum divided by n (> 0), rounded once (the exactly rounded mean).
