@@ -45,13 +45,14 @@ test-sanitize: $(VENV)/.deps
 	  $(PY) -m pytest -q -p no:cacheprovider tests/capi
 
 # libFuzzer, FUZZ_SECONDS per target: the C ABI's Arrow import paths, formula
-# parse + compile + evaluate, and the formula canonical-print round trip (formula corpora seeded
-# with the conformance formulas).
+# parse + compile + evaluate, the formula canonical-print round trip (formula corpora seeded
+# with the conformance formulas) and kiln.formula.compat's native fast path.
 test-fuzz: $(VENV)/.deps
 	CC=clang CXX=clang++ $(CONFIGURE) -B build/fuzz -DKILN_BUILD_TESTS=OFF -DKILN_FUZZ=ON \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	$(CMAKE) --build build/fuzz --target arct_import_fuzz fuzz_formula_compile fuzz_formula_roundtrip
-	mkdir -p build/fuzz/corpus-arct build/fuzz/corpus-formula build/fuzz/corpus-roundtrip
+	$(CMAKE) --build build/fuzz --target arct_import_fuzz fuzz_formula_compile fuzz_formula_roundtrip \
+	  fuzz_compat_fastpath
+	mkdir -p build/fuzz/corpus-arct build/fuzz/corpus-formula build/fuzz/corpus-roundtrip build/fuzz/corpus-compat
 	$(PY) cpp/fuzz/seed_corpus.py build/fuzz/corpus-formula build/fuzz/corpus-roundtrip
 	cd build/fuzz && ARROW_DEFAULT_MEMORY_POOL=system ./cpp/fuzz/arct_import_fuzz -max_total_time=$(FUZZ_SECONDS) \
 	  -rss_limit_mb=4096 -print_final_stats=1 corpus-arct
@@ -59,6 +60,8 @@ test-fuzz: $(VENV)/.deps
 	  -print_final_stats=1 corpus-formula
 	cd build/fuzz && ./cpp/fuzz/fuzz_formula_roundtrip -max_len=4096 -timeout=2 -max_total_time=$(FUZZ_SECONDS) \
 	  -print_final_stats=1 corpus-roundtrip
+	cd build/fuzz && ./cpp/fuzz/fuzz_compat_fastpath -max_len=4096 -timeout=2 -max_total_time=$(FUZZ_SECONDS) \
+	  -print_final_stats=1 corpus-compat
 
 build: $(VENV)/.deps
 	CMAKE_CXX_COMPILER_LAUNCHER=$${CMAKE_CXX_COMPILER_LAUNCHER:-$(shell command -v ccache 2>/dev/null)} \

@@ -8,11 +8,11 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 seconds="${1:-20}"
 out="${root}/build/fuzz"
 mkdir -p "${out}" "${root}/cpp/fuzz/crashes"
-srcs=(cpp/src/kiln/formula/canonical.cc cpp/src/kiln/formula/compiler.cc cpp/src/kiln/formula/expression.cc
+srcs=(cpp/src/kiln/formula/canonical.cc cpp/src/kiln/formula/compat_fastpath.cc cpp/src/kiln/formula/compiler.cc cpp/src/kiln/formula/expression.cc
       cpp/src/kiln/formula/functions.cc cpp/src/kiln/formula/lexer.cc cpp/src/kiln/formula/source.cc
       cpp/src/kiln/core/program/exact_sum.cc cpp/src/kiln/core/program/program.cc cpp/src/kiln/core/program/vm.cc)
 cd "${root}"
-for target in fuzz_formula_compile fuzz_formula_roundtrip; do
+for target in fuzz_formula_compile fuzz_formula_roundtrip fuzz_compat_fastpath; do
   clang++ -std=c++20 -O1 -g -ffp-contract=off -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -I cpp/src "cpp/fuzz/${target}.cc" "${srcs[@]}" -o "${out}/${target}"
   python3 cpp/fuzz/seed_corpus.py "${out}/corpus-${target}"

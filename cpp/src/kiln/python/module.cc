@@ -15,6 +15,7 @@ void BindWorld(nb::module_& m);
 void BindPopgen(nb::module_& m);
 void BindFormula(nb::module_& m);
 void BindStats(nb::module_& m);
+void BindFormulaCompat(nb::module_& m);
 }
 
 NB_MODULE(_kiln, m) {
@@ -34,4 +35,5 @@ NB_MODULE(_kiln, m) {
   kiln::python::BindPopgen(m);
   kiln::python::BindFormula(m);
   kiln::python::BindStats(m);
+  kiln::python::BindFormulaCompat(m);
 }
