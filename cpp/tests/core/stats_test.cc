@@ -12,6 +12,7 @@
 #include "kiln/core/bench/summary.h"
 #include "kiln/core/philox.h"
 #include "kiln/core/program/exact_sum.h"
+#include "kiln/core/stats/chunked_sum.h"
 #include "kiln/core/stats/moments.h"
 #include "kiln/core/stats/order_statistics.h"
 #include "kiln/core/stats/rollup.h"
@@ -56,6 +57,33 @@ TEST(ExactSumMerge, ChunkedEqualsOnePass) {
   b.add(a);
   EXPECT_EQ(Bits(one.value()), Bits(b.value()));
   EXPECT_EQ(Bits(one.divided_by(x.size())), Bits(b.divided_by(x.size())));
+}
+
+TEST(ChunkedSum, EqualsExactSumOnEveryExponent) {
+  PhiloxStream rng({3, 4}, {0, 0, 0, 0});
+  for (int round = 0; round < 20; ++round) {
+    stats::ChunkedSum fast;
+    ExactSum exact;
+    for (int i = 0; i < 5000; ++i) {
+      // Every biased exponent (subnormals and the largest finite values included), both signs.
+      const std::uint64_t bits = rng.next_u64() & ~(std::uint64_t{0x7ff} << 52);
+      const std::uint64_t e = rng.next_u64() % 0x7ff;
+      const double v = std::bit_cast<double>(bits | (e << 52));
+      fast.add(v);
+      exact.add(v);
+    }
+    ExactSum via;
+    fast.add_to(via);
+    EXPECT_EQ(Bits(exact.value()), Bits(via.value()));
+    EXPECT_EQ(Bits(exact.divided_by(5000)), Bits(via.divided_by(5000)));
+  }
+  stats::ChunkedSum special;
+  special.add(1.0);
+  special.add(INFINITY);
+  special.add(-INFINITY);
+  ExactSum out;
+  special.add_to(out);
+  EXPECT_TRUE(std::isnan(out.value()));
 }
 
 TEST(StatsRollup, ThreadsAndChunksDoNotChangeBits) {

@@ -42,35 +42,35 @@ class Rollup:
     quantiles: dict = field(default_factory=dict)
 
 
-def _run(x: Any, *, stat: str, quantiles: Sequence[float] = (), moments: bool = True, stddev: bool = False,
-         ddof: int = 1, skipna: bool, strict: bool, threads: Optional[int]):
+def _run(x: Any, *, stat: str, quantiles: Sequence[float] = (), sum: bool = False, extremes: bool = False,
+         stddev: bool = False, ddof: int = 1, skipna: bool, strict: bool, threads: Optional[int]):
     chunks, nulls = as_chunks(x)
-    out = _kiln.stats_rollup(chunks, [float(q) for q in quantiles], moments, stddev, int(ddof), bool(skipna),
+    out = _kiln.stats_rollup(chunks, [float(q) for q in quantiles], sum, extremes, stddev, int(ddof), bool(skipna),
                              bool(strict), resolve(threads), stat)
     return out, nulls
 
 
 def sum(x: Any, *, skipna: bool = False, strict: bool = False, threads: Optional[int] = None) -> float:
     """Exactly rounded sum (math.fsum's bits, never an intermediate overflow); 0.0 when empty."""
-    (_, _, s, *_), _ = _run(x, stat="sum", skipna=skipna, strict=strict, threads=threads)
+    (_, _, s, *_), _ = _run(x, stat="sum", sum=True, skipna=skipna, strict=strict, threads=threads)
     return s
 
 
 def mean(x: Any, *, skipna: bool = False, strict: bool = False, threads: Optional[int] = None) -> float:
     """Exact sum divided by n, rounded once: always within [min, max]."""
-    (_, _, _, m, *_), _ = _run(x, stat="mean", skipna=skipna, strict=strict, threads=threads)
+    (_, _, _, m, *_), _ = _run(x, stat="mean", sum=True, skipna=skipna, strict=strict, threads=threads)
     return m
 
 
 def min(x: Any, *, skipna: bool = False, strict: bool = False, threads: Optional[int] = None) -> float:
     """IEEE 754-2019 minimum: NaN propagates, -0.0 < 0.0."""
-    r, _ = _run(x, stat="min", skipna=skipna, strict=strict, threads=threads)
+    r, _ = _run(x, stat="min", extremes=True, skipna=skipna, strict=strict, threads=threads)
     return r[4]
 
 
 def max(x: Any, *, skipna: bool = False, strict: bool = False, threads: Optional[int] = None) -> float:
     """IEEE 754-2019 maximum: NaN propagates, -0.0 < 0.0."""
-    r, _ = _run(x, stat="max", skipna=skipna, strict=strict, threads=threads)
+    r, _ = _run(x, stat="max", extremes=True, skipna=skipna, strict=strict, threads=threads)
     return r[5]
 
 
@@ -80,7 +80,7 @@ def quantile(x: Any, q: Union[float, Sequence[float]], *, skipna: bool = False, 
     sequence of quantiles gives a float64 array."""
     scalar = np.ndim(q) == 0
     qs = [float(q)] if scalar else [float(v) for v in q]
-    r, _ = _run(x, stat="quantile", quantiles=qs, moments=False, skipna=skipna, strict=strict, threads=threads)
+    r, _ = _run(x, stat="quantile", quantiles=qs, skipna=skipna, strict=strict, threads=threads)
     return r[7][0] if scalar else np.asarray(r[7], dtype=np.float64)
 
 
@@ -103,7 +103,7 @@ def p99(x: Any, *, skipna: bool = False, strict: bool = False, threads: Optional
 def stddev(x: Any, ddof: int = 1, *, skipna: bool = False, strict: bool = False,
            threads: Optional[int] = None) -> float:
     """sqrt(fsum((x - mean)²) / (n - ddof)) with the exact mean; NaN when n <= ddof."""
-    r, _ = _run(x, stat="stddev", stddev=True, ddof=ddof, skipna=skipna, strict=strict, threads=threads)
+    r, _ = _run(x, stat="stddev", sum=True, stddev=True, ddof=ddof, skipna=skipna, strict=strict, threads=threads)
     return r[6]
 
 
@@ -113,7 +113,8 @@ def rollup(x: Any, quantiles: Sequence[float] = DEFAULT_QUANTILES, *, ddof: int 
     deviations) plus one multi-selection for the quantiles."""
     qs = list(DEFAULT_QUANTILES) + [float(q) for q in quantiles]
     (count, nan_count, s, m, lo, hi, sd, qv), nulls = _run(
-        x, stat="rollup", quantiles=qs, stddev=True, ddof=ddof, skipna=skipna, strict=strict, threads=threads)
+        x, stat="rollup", quantiles=qs, sum=True, extremes=True, stddev=True, ddof=ddof, skipna=skipna, strict=strict,
+        threads=threads)
     return Rollup(count=count, null_count=nulls, nan_count=nan_count, sum=s, mean=m, min=lo, max=hi,
                   median=qv[0], p95=qv[1], p99=qv[2], stddev=sd,
                   quantiles={float(q): v for q, v in zip(quantiles, qv[3:])})

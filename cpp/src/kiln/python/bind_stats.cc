@@ -39,11 +39,12 @@ std::vector<std::span<const double>> Views(const std::vector<F64Array>& chunks) 
   return out;
 }
 
-nb::tuple Rollup(const std::vector<F64Array>& chunks, std::vector<double> quantiles, bool moments, bool stddev,
-                 int ddof, bool skipna, bool strict, int threads, std::string stat) {
+nb::tuple Rollup(const std::vector<F64Array>& chunks, std::vector<double> quantiles, bool sum, bool extremes,
+                 bool stddev, int ddof, bool skipna, bool strict, int threads, std::string stat) {
   core::stats::RollupOptions o;
   o.quantiles = std::move(quantiles);
-  o.moments = moments;
+  o.sum = sum;
+  o.extremes = extremes;
   o.stddev = stddev;
   o.ddof = ddof;
   o.skipna = skipna;
@@ -145,7 +146,8 @@ nb::tuple MannWhitney(const F64Array& a, const F64Array& b) {
 }  // namespace
 
 void BindStats(nb::module_& m) {
-  m.def("stats_rollup", &Rollup, nb::arg("chunks"), nb::arg("quantiles"), nb::arg("moments"), nb::arg("stddev"),
+  m.def("stats_rollup", &Rollup, nb::arg("chunks"), nb::arg("quantiles"), nb::arg("sum"), nb::arg("extremes"),
+        nb::arg("stddev"),
         nb::arg("ddof"), nb::arg("skipna"), nb::arg("strict"), nb::arg("threads"), nb::arg("stat"),
         "(count, nan_count, sum, mean, min, max, stddev, quantiles) of float64 chunks (kiln.stats).");
   m.def("stats_pearson", &Pearson, nb::arg("x"), nb::arg("y"), "Pearson's r of two float64 arrays (kiln.stats).");

@@ -92,6 +92,10 @@ void ExactSum::add(double x) {
   AddShifted(limb_, mant, shift, neg);
 }
 
+void ExactSum::add_scaled(std::uint64_t magnitude, int shift, bool negative) {
+  if (magnitude != 0) AddShifted(limb_, magnitude, shift, negative);
+}
+
 void ExactSum::add(const ExactSum& other) {
   // Two's-complement limbs add with one carry chain; the width leaves room for any sum.
   unsigned __int128 carry = 0;

@@ -1,5 +1,7 @@
 #include "kiln/core/stats/moments.h"
 
+#include "kiln/core/stats/chunked_sum.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -7,20 +9,24 @@
 namespace kiln::core::stats {
 
 ExactSum SumOf(std::span<const std::span<const double>> chunks) {
-  ExactSum s;
+  ChunkedSum s;
   for (auto c : chunks)
     for (double v : c) s.add(v);
-  return s;
+  ExactSum out;
+  s.add_to(out);
+  return out;
 }
 
 ExactSum SquaredDeviations(std::span<const std::span<const double>> chunks, double mean) {
-  ExactSum s;
+  ChunkedSum s;
   for (auto c : chunks)
     for (double v : c) {
       const double d = v - mean;
       s.add(d * d);
     }
-  return s;
+  ExactSum out;
+  s.add_to(out);
+  return out;
 }
 
 double StdDevFrom(const ExactSum& squared_deviations, std::size_t n, int ddof) {
@@ -31,19 +37,26 @@ double StdDevFrom(const ExactSum& squared_deviations, std::size_t n, int ddof) {
 double Pearson(std::span<const double> x, std::span<const double> y) {
   const std::size_t n = x.size();
   if (n < 2 || y.size() != n) return std::numeric_limits<double>::quiet_NaN();
-  ExactSum sx, sy;
+  ChunkedSum cx, cy;
   for (std::size_t i = 0; i < n; ++i) {
-    sx.add(x[i]);
-    sy.add(y[i]);
+    cx.add(x[i]);
+    cy.add(y[i]);
   }
+  ExactSum sx, sy;
+  cx.add_to(sx);
+  cy.add_to(sy);
   const double mx = sx.divided_by(n), my = sy.divided_by(n);
-  ExactSum sxy, sxx, syy;
+  ChunkedSum cxy, cxx, cyy;
   for (std::size_t i = 0; i < n; ++i) {
     const double dx = x[i] - mx, dy = y[i] - my;
-    sxy.add(dx * dy);
-    sxx.add(dx * dx);
-    syy.add(dy * dy);
+    cxy.add(dx * dy);
+    cxx.add(dx * dx);
+    cyy.add(dy * dy);
   }
+  ExactSum sxy, sxx, syy;
+  cxy.add_to(sxy);
+  cxx.add_to(sxx);
+  cyy.add_to(syy);
   const double r = sxy.value() / (std::sqrt(sxx.value()) * std::sqrt(syy.value()));
   if (std::isnan(r)) return r;
   // Rounding can push |r| a hair past 1 for (anti)collinear inputs; a correlation cannot.

@@ -31,7 +31,7 @@ void QuantilesLinear(std::span<double> work, std::span<const double> qs, std::sp
   };
   std::vector<Plan> plan(qs.size());
   std::vector<std::size_t> ks;
-  ks.reserve(2 * qs.size());
+  ks.reserve(qs.size());
   for (std::size_t i = 0; i < qs.size(); ++i) {
     const double h = last * qs[i];
     if (h >= last) {
@@ -42,13 +42,23 @@ void QuantilesLinear(std::span<double> work, std::span<const double> qs, std::sp
       plan[i] = {p, p + 1, h - f};
     }
     ks.push_back(plan[i].prev);
-    ks.push_back(plan[i].next);
   }
   std::sort(ks.begin(), ks.end());
   ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
+  // Select only the lower neighbours; each upper neighbour k + 1 is then the minimum of the
+  // stretch between k and the next selected position, found by a scan instead of a selection.
   SelectMany(work.data(), 0, n, ks.data(), ks.size());
+  auto upper = [&](std::size_t k) {
+    if (k + 1 >= n) return work[n - 1];
+    const auto next = std::upper_bound(ks.begin(), ks.end(), k);
+    const std::size_t end = next == ks.end() ? n : *next + 1;  // x[*next] bounds the stretch
+    return *std::min_element(work.begin() + static_cast<std::ptrdiff_t>(k + 1),
+                             work.begin() + static_cast<std::ptrdiff_t>(end), TotalLess);
+  };
   for (std::size_t i = 0; i < qs.size(); ++i) {
-    const double a = work[plan[i].prev], b = work[plan[i].next], t = plan[i].t;
+    const double a = work[plan[i].prev];
+    const double b = plan[i].next == plan[i].prev ? a : upper(plan[i].prev);
+    const double t = plan[i].t;
     const double diff = b - a;
     out[i] = t >= 0.5 ? b - diff * (1.0 - t) : a + diff * t;
   }

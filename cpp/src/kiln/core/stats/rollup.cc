@@ -1,12 +1,14 @@
 #include "kiln/core/stats/rollup.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <thread>
 
 #include "kiln/core/error_codes.h"
 #include "kiln/core/program/exact_sum.h"
+#include "kiln/core/stats/chunked_sum.h"
 #include "kiln/core/stats/order_statistics.h"
 
 namespace kiln::core::stats {
@@ -18,7 +20,7 @@ constexpr std::size_t kNone = static_cast<std::size_t>(-1);
 
 // What one thread learns from its slice in the first pass.
 struct Partial {
-  ExactSum sum;
+  ChunkedSum sum, sum2;  // two accumulators: alternating values breaks the bins' dependency chain
   std::size_t count = 0, nan_count = 0;
   std::size_t first_nonfinite = kNone;  // global index
   bool any = false;                     // a value entered min/max
@@ -52,6 +54,14 @@ void RunSlices(std::size_t total, int parts, Task&& task) {
   for (auto& t : pool) t.join();
 }
 
+// True when no value is NaN or infinite (exponent field all ones), by an integer OR-reduction the
+// compiler vectorises.
+bool AllFinite(const double* x, std::size_t n) {
+  std::uint64_t bad = 0;
+  for (std::size_t j = 0; j < n; ++j) bad |= (((std::bit_cast<std::uint64_t>(x[j]) >> 52) & 0x7ff) + 1) >> 11;
+  return bad == 0;
+}
+
 std::string KindOf(double v) { return std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"); }
 
 }  // namespace
@@ -62,11 +72,42 @@ Result<Rollup> ComputeRollup(std::span<const std::span<const double>> chunks, co
   std::size_t total = 0;
   for (auto c : chunks) total += c.size();
   const int parts = (total >= kParallelValues && o.threads > 1) ? o.threads : 1;
+  const bool want_sum = o.sum || o.stddev;  // the deviations need the mean
 
   std::vector<Partial> partials(static_cast<std::size_t>(parts));
   RunSlices(total, parts, [&](int i, std::size_t lo, std::size_t hi) {
     Partial& p = partials[static_cast<std::size_t>(i)];
     ForRange(chunks, lo, hi, [&](const double* x, std::size_t n, std::size_t base) {
+      if (AllFinite(x, n)) {  // the common case: loops without branches on the values
+        p.count += n;
+        if (want_sum) {
+          std::size_t j = 0;
+          for (; j + 1 < n; j += 2) {
+            p.sum.add(x[j]);
+            p.sum2.add(x[j + 1]);
+          }
+          if (j < n) p.sum.add(x[j]);
+        }
+        if (o.extremes && n > 0) {
+          double mn = x[0], mx = x[0];
+          for (std::size_t j = 1; j < n; ++j) {
+            mn = x[j] < mn ? x[j] : mn;
+            mx = x[j] > mx ? x[j] : mx;
+          }
+          // `<` cannot tell -0.0 from 0.0: settle a zero extreme under the total order.
+          if (mn == 0.0) mn = std::any_of(x, x + n, [](double v) { return v == 0.0 && std::signbit(v); }) ? -0.0 : 0.0;
+          if (mx == 0.0) mx = std::any_of(x, x + n, [](double v) { return v == 0.0 && !std::signbit(v); }) ? 0.0 : -0.0;
+          if (!p.any) {
+            p.min = mn;
+            p.max = mx;
+            p.any = true;
+          } else {
+            if (TotalLess(mn, p.min)) p.min = mn;
+            if (TotalLess(p.max, mx)) p.max = mx;
+          }
+        }
+        return;
+      }
       for (std::size_t j = 0; j < n; ++j) {
         const double v = x[j];
         if (std::isnan(v)) {
@@ -76,7 +117,8 @@ Result<Rollup> ComputeRollup(std::span<const std::span<const double>> chunks, co
         }
         if (p.first_nonfinite == kNone && !std::isfinite(v)) p.first_nonfinite = base + j;
         ++p.count;
-        if (o.moments) p.sum.add(v);
+        if (want_sum) p.sum.add(v);
+        if (!o.extremes) continue;
         if (!p.any) {
           p.min = p.max = v;
           p.any = true;
@@ -95,7 +137,8 @@ Result<Rollup> ComputeRollup(std::span<const std::span<const double>> chunks, co
   for (const auto& p : partials) {  // in slice order: the first non-finite index is the global first
     r.count += p.count;
     r.nan_count += p.nan_count;
-    sum.add(p.sum);
+    p.sum.add_to(sum);
+    p.sum2.add_to(sum);
     nan_seen = nan_seen || p.nan_seen;
     if (first_nonfinite == kNone) first_nonfinite = p.first_nonfinite;
     if (p.any && !p.nan_seen) {
@@ -122,16 +165,25 @@ Result<Rollup> ComputeRollup(std::span<const std::span<const double>> chunks, co
   const bool empty = r.count == 0;
   r.sum = nan_seen ? kNaN : sum.value();
   r.mean = empty || nan_seen ? kNaN : sum.divided_by(r.count);
-  r.min = empty || nan_seen ? kNaN : mn;
-  r.max = empty || nan_seen ? kNaN : mx;
+  r.min = empty || nan_seen || !o.extremes ? kNaN : mn;
+  r.max = empty || nan_seen || !o.extremes ? kNaN : mx;
   r.stddev = kNaN;
   if (o.stddev && !empty && !nan_seen && r.count > static_cast<std::size_t>(std::max(o.ddof, 0))) {
-    std::vector<ExactSum> sq(static_cast<std::size_t>(parts));
+    std::vector<ChunkedSum> sq(2 * static_cast<std::size_t>(parts));
     const double mean = r.mean;
     RunSlices(total, parts, [&](int i, std::size_t lo, std::size_t hi) {
-      ExactSum& s = sq[static_cast<std::size_t>(i)];
+      ChunkedSum& s = sq[2 * static_cast<std::size_t>(i)];
+      ChunkedSum& s2 = sq[2 * static_cast<std::size_t>(i) + 1];
       ForRange(chunks, lo, hi, [&](const double* x, std::size_t n, std::size_t) {
-        for (std::size_t j = 0; j < n; ++j) {
+        std::size_t j = 0;
+        if (!o.skipna) {
+          for (; j + 1 < n; j += 2) {
+            const double d = x[j] - mean, d2 = x[j + 1] - mean;
+            s.add(d * d);
+            s2.add(d2 * d2);
+          }
+        }
+        for (; j < n; ++j) {
           if (o.skipna && std::isnan(x[j])) continue;
           const double d = x[j] - mean;
           s.add(d * d);
@@ -139,7 +191,7 @@ Result<Rollup> ComputeRollup(std::span<const std::span<const double>> chunks, co
       });
     });
     ExactSum all;
-    for (const auto& s : sq) all.add(s);
+    for (const auto& s : sq) s.add_to(all);
     r.stddev = std::sqrt(all.value() / static_cast<double>(r.count - static_cast<std::size_t>(o.ddof)));
   }
   r.quantiles.assign(o.quantiles.size(), kNaN);

@@ -20,7 +20,8 @@ inline constexpr std::size_t kParallelValues = 262144;
 
 struct RollupOptions {
   std::vector<double> quantiles;  ///< numpy `linear` quantiles to compute, each in [0, 1]
-  bool moments = true;            ///< sum, mean, min, max
+  bool sum = true;                ///< sum and mean
+  bool extremes = true;           ///< min and max
   bool stddev = true;             ///< needs a second pass
   int ddof = 1;
   bool skipna = false;  ///< drop NaN values (counted in nan_count) instead of propagating them
