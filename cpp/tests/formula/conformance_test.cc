@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/formula/canonical.h"
 #include "kiln/formula/expression.h"
 
 namespace {
@@ -155,6 +156,24 @@ TEST(FormulaConformance, EveryCase) {
       for (double x : out2) EXPECT_TRUE(Same(x, *v));
     }
   }
+}
+
+// A.6 property (2) natively: every conformance formula prints to a canonical text that compiles
+// to the same tree. The tree is the unfolded program (fold=false): folding leaves the literals it
+// consumed in the pool, so a folded program is not a tree of its own text.
+TEST(Conformance, CanonicalTextRoundTrips) {
+  int compiled = 0;
+  for (const auto& c : Load()) {
+    for (Mode mode : {Mode::ieee, Mode::strict}) {
+      CompileOptions o;
+      o.fold = false;
+      o.mode = mode;
+      const auto st = kiln::formula::check_round_trip(c.formula, o);
+      EXPECT_TRUE(st.ok()) << st.message();
+      compiled += Expression::compile(c.formula, o).ok() ? 1 : 0;
+    }
+  }
+  EXPECT_GT(compiled, 600);
 }
 
 }  // namespace

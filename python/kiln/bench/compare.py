@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import math
 import sys
 import tomllib
 from pathlib import Path
@@ -18,75 +17,13 @@ from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
-from kiln.bench.stats import bootstrap_medians
+from kiln.bench.stats import mann_whitney, ratio_ci
 from kiln.errors import KilnError, make_error
 
 SCHEMA = "kiln.bench/1"
 ALPHA = 0.01
 MIN_EFFECT = 0.05
 MIN_SAMPLES = 5
-EXACT_MAX_N = 20
-
-
-# -- Mann–Whitney U -------------------------------------------------------------------------------
-def _ranks(values: Sequence[float]) -> tuple[np.ndarray, list[int]]:
-    """Mid-ranks (1-based) and the sizes of tie groups."""
-    x = np.asarray(values, dtype=np.float64)
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x), dtype=np.float64)
-    ties = []
-    i = 0
-    while i < len(x):
-        j = i
-        while j + 1 < len(x) and x[order[j + 1]] == x[order[i]]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j + 2) / 2.0
-        if j > i:
-            ties.append(j - i + 1)
-        i = j + 1
-    return ranks, ties
-
-
-def _exact_sf(u: int, n1: int, n2: int) -> float:
-    """P(U >= u) under H0, from the exact distribution (counts of U over all arrangements)."""
-    # counts[k] for sample sizes (i, j), built by the recurrence f(i, j, k) = f(i-1, j, k-j) + f(i, j-1, k)
-    maxu = n1 * n2
-    prev = [[1] + [0] * maxu for _ in range(n2 + 1)]   # i = 0: U = 0 for any j
-    for i in range(1, n1 + 1):
-        cur = [[0] * (maxu + 1) for _ in range(n2 + 1)]
-        cur[0][0] = 1
-        for j in range(1, n2 + 1):
-            a, b, row = prev[j], cur[j - 1], cur[j]
-            for k in range(maxu + 1):
-                row[k] = (a[k - j] if k >= j else 0) + b[k]
-        prev = cur
-    counts = prev[n2]
-    total = math.comb(n1 + n2, n1)
-    return sum(counts[u:]) / total
-
-
-def mann_whitney(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
-    """Two-sided Mann–Whitney U with mid-ranks: (U of a, p). Exact when both samples have at most
-    20 values and no ties; else the normal approximation with tie and continuity corrections,
-    p = erfc(|z|/√2) (scipy.stats.mannwhitneyu's conventions)."""
-    n1, n2 = len(a), len(b)
-    if n1 == 0 or n2 == 0:
-        return math.nan, math.nan
-    ranks, ties = _ranks(list(a) + list(b))
-    r1 = float(np.sum(ranks[:n1]))
-    u1 = r1 - n1 * (n1 + 1) / 2.0
-    u2 = n1 * n2 - u1
-    big = max(u1, u2)
-    if n1 <= EXACT_MAX_N and n2 <= EXACT_MAX_N and not ties:
-        p = 2.0 * _exact_sf(int(round(big)), n1, n2)
-        return u1, min(1.0, p)
-    n = n1 + n2
-    tie_term = sum(t ** 3 - t for t in ties) / (n * (n - 1))
-    var = n1 * n2 / 12.0 * ((n + 1) - tie_term)
-    if var <= 0:
-        return u1, 1.0
-    z = (big - n1 * n2 / 2.0 - 0.5) / math.sqrt(var)
-    return u1, min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2.0)))
 
 
 # -- records ----------------------------------------------------------------------------------------
@@ -144,13 +81,8 @@ def verdict(a: Sequence[float], b: Sequence[float], better: str = "lower", *, al
         return {"ratio": None, "ratio_ci": None, "p": None, "verdict": "insufficient"}
     ma, mb = float(np.median(a)), float(np.median(b))
     r = (mb / ma) if better == "lower" else (ma / mb)
-    ba = bootstrap_medians(a, name, impl + ":A")
-    bb = bootstrap_medians(b, name, impl + ":B")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rs = bb / ba if better == "lower" else ba / bb
-    rs = np.sort(rs[np.isfinite(rs)])
-    k = math.ceil(len(rs) * 0.05 / 2)
-    ci = [float(rs[k - 1]), float(rs[len(rs) - k])] if len(rs) else None
+    # r's interval: bootstraps of B over A (A over B when higher is better), as ratio_ci's peer/kiln.
+    ci = ratio_ci(b, a, name, impl + ":B", impl + ":A", higher_is_better=better != "lower")
     _, p = mann_whitney(a, b)
     if p >= alpha:
         v = "no change"

@@ -7,6 +7,12 @@ the logger ``kiln.formula.compat`` with its catalog code (K4601-K4604), so the c
 recoverable. Deviations from the source, both documented in the spec: complex results become
 0.0 (the declared type is float), and evaluation gives up at a fixed depth of 1,000 levels (the
 source's RecursionError depended on the caller's stack).
+
+Two paths, one behaviour: when every variable is a str-keyed float or int64-range int and the
+substituted text uses only ``0-9 . e E + - * / ( ) ^``, space and tab, the native fast path
+(``kiln::formula::compat``) substitutes, parses and evaluates in one call; everything else, and
+whatever the fast path defers (complex powers, deep nesting, very long integer literals), runs the
+Python algorithm below. ``tests/formula/test_compat_fastpath.py`` keeps the two identical.
 """
 from __future__ import annotations
 
@@ -15,6 +21,8 @@ import logging
 import operator
 import re
 from typing import Any, Optional
+
+from kiln import _kiln
 
 log = logging.getLogger("kiln.formula.compat")
 
@@ -73,6 +81,19 @@ def calculate_logic(formula: Any, variables: Any = None) -> float:
     """The source's ``calculate_logic``: AVG short-circuit, textual substitution of ``{name}``,
     then whitelisted Python arithmetic; any failure is 0.0 (logged)."""
     try:
+        r = _kiln.compat_calculate(formula, variables)
+    except Exception:  # noqa: BLE001 - the contract: never raise; the Python path decides
+        r = None
+    if r.__class__ is float:
+        return r
+    if r is not None:
+        return _log(r, "rejected or failed on the native fast path (a Python evaluator would raise)")
+    return calculate_python(formula, variables)
+
+
+def calculate_python(formula: Any, variables: Any = None) -> float:
+    """``calculate_logic`` by the Python algorithm alone (the reference of the fast path)."""
+    try:
         if not isinstance(formula, str):
             return _log(4601, f"formula is {type(formula).__name__}, not str")
         if variables is None:
@@ -110,6 +131,8 @@ def validate_logic(formula: Any) -> dict:
         if "+++" in formula or "***" in formula or "---" in formula:
             return {"is_valid": False, "error": "Invalid operator sequence"}
         test = _PLACEHOLDER.sub("1", formula)
+        if _kiln.compat_accepts(test):
+            return {"is_valid": True, "error": None}
         ast.parse(test, mode="eval")
         return {"is_valid": True, "error": None}
     except SyntaxError as exc:
@@ -148,4 +171,4 @@ class FormulaEngineCore:
         return bool(validate_logic(formula)["is_valid"])
 
 
-__all__ = ["FormulaEngineCore", "calculate_logic", "validate_logic"]
+__all__ = ["FormulaEngineCore", "calculate_logic", "calculate_python", "validate_logic"]

@@ -14,6 +14,8 @@ namespace kiln::python {
 void BindWorld(nb::module_& m);
 void BindPopgen(nb::module_& m);
 void BindFormula(nb::module_& m);
+void BindStats(nb::module_& m);
+void BindFormulaCompat(nb::module_& m);
 }
 
 NB_MODULE(_kiln, m) {
@@ -32,4 +34,6 @@ NB_MODULE(_kiln, m) {
   kiln::python::BindWorld(m);
   kiln::python::BindPopgen(m);
   kiln::python::BindFormula(m);
+  kiln::python::BindStats(m);
+  kiln::python::BindFormulaCompat(m);
 }

@@ -92,6 +92,24 @@ void ExactSum::add(double x) {
   AddShifted(limb_, mant, shift, neg);
 }
 
+void ExactSum::add_scaled(std::uint64_t magnitude, int shift, bool negative) {
+  if (magnitude != 0) AddShifted(limb_, magnitude, shift, negative);
+}
+
+void ExactSum::add(const ExactSum& other) {
+  // Two's-complement limbs add with one carry chain; the width leaves room for any sum.
+  unsigned __int128 carry = 0;
+  for (int i = 0; i < kLimbs; ++i) {
+    const unsigned __int128 t = static_cast<unsigned __int128>(limb_[i]) + other.limb_[i] + carry;
+    limb_[i] = static_cast<std::uint64_t>(t);
+    carry = t >> 64;
+  }
+  if (other.has_special_) {
+    special_ = has_special_ ? special_ + other.special_ : other.special_;
+    has_special_ = true;
+  }
+}
+
 double ExactSum::value() const {
   if (has_special_) return special_;
   std::array<std::uint64_t, kLimbs> m = limb_;

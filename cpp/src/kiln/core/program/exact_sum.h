@@ -13,6 +13,12 @@ namespace kiln::core {
 class ExactSum {
  public:
   void add(double x);
+  /// Adds another accumulator exactly, so partial sums of chunks (or threads) merge into the
+  /// same bits as one pass over all values, in any grouping.
+  void add(const ExactSum& other);
+  /// Adds (or subtracts) magnitude * 2^(shift - 1074) exactly; shift in [0, 2112]. Lets faster
+  /// accumulators (stats::ChunkedSum) hand over their partial sums.
+  void add_scaled(std::uint64_t magnitude, int shift, bool negative);
   /// The exact sum rounded to nearest-even; NaN if a NaN or both infinities were added.
   double value() const;
   /// The exact sum divided by n (> 0), rounded once (the exactly rounded mean).
