@@ -72,6 +72,10 @@ def register(subparsers) -> None:
     va.add_argument("--suite", default="ci", choices=("ci", "paper"))
     va.add_argument("--out", default="docs/popgen-validation.md")
     va.add_argument("--workers", type=int, default=None)
+    va.add_argument("--checkpoint", default=None,
+                    help="finished estimates are appended here and reused by a rerun "
+                         "(default: kiln-validate-SUITE.checkpoint.jsonl in the current directory)")
+    va.add_argument("--no-checkpoint", action="store_true", help="recompute everything, record nothing")
     va.set_defaults(handler=_validate)
 
 
@@ -197,5 +201,6 @@ def _plot(args) -> int:
 def _validate(args) -> int:
     from kiln.popgen.validate import run_validation
 
-    ok = run_validation(args.suite, args.out, workers=args.workers)
+    ck = None if args.no_checkpoint else (args.checkpoint or f"kiln-validate-{args.suite}.checkpoint.jsonl")
+    ok = run_validation(args.suite, args.out, workers=args.workers, checkpoint=ck)
     return 0 if ok else 3
