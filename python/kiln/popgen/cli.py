@@ -100,8 +100,17 @@ def _run(args) -> int:
     from kiln import popgen
 
     m = popgen.Nunney2003(_params(args), backend=args.backend)
-    b = popgen.simulate_many(m, seed=args.seed, replicates=args.replicates, horizon=args.horizon,
-                             record=args.record, workers=args.workers)
+    try:
+        b = popgen.simulate_many(m, seed=args.seed, replicates=args.replicates, horizon=args.horizon,
+                                 record=args.record, workers=args.workers)
+    except KeyboardInterrupt as e:  # Ctrl-C: write the completed runs (cancelled rows carry K2207), exit 130
+        part = getattr(e, "partial", None)
+        if args.out and part is not None:
+            import pyarrow.parquet as pq
+
+            pq.write_table(part.runs, args.out)
+            print(f"wrote {part.runs.num_rows} rows to {args.out} (cancelled runs carry K2207)", file=sys.stderr)
+        raise
     runs = b.runs
     if args.out:
         import pyarrow.parquet as pq
