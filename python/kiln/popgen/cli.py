@@ -102,7 +102,7 @@ def _run(args) -> int:
     m = popgen.Nunney2003(_params(args), backend=args.backend)
     try:
         b = popgen.simulate_many(m, seed=args.seed, replicates=args.replicates, horizon=args.horizon,
-                                 record=args.record, workers=args.workers)
+                                 record=args.record, workers=args.workers, progress=not args.no_progress)
     except KeyboardInterrupt as e:  # Ctrl-C: write the completed runs (cancelled rows carry K2207), exit 130
         part = getattr(e, "partial", None)
         if args.out and part is not None:

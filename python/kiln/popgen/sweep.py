@@ -345,6 +345,7 @@ class _Driver:
                 cid = p.cell_id()
                 if cid in finished and finished[cid]["status"] == "done" and task == "threshold":
                     continue
+                bar.set_postfix_str(f"cell {idx + 1}/{len(sw.cells)}")
                 model = Nunney2003(p, backend=sw.spec["sweep"]["backend"])
                 seed = cell_seed(int(sw.spec["sweep"]["seed"]), p, bool(sw.spec["sweep"]["common_random_numbers"]))
                 try:
