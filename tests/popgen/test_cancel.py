@@ -17,6 +17,12 @@ COLS = ["replicate", "T", "horizon", "outcome", "persisted", "t_ext", "final_N",
 LONG = 10**6  # generations: minutes of work, so only a stop request ends these runs in the test
 
 
+def _sigint_default():
+    # A test run started in the background of a non-interactive shell has SIGINT ignored, which the
+    # child would inherit (and Python then installs no KeyboardInterrupt handler).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _specs(m):
     # Three short runs first, then three that only a stop request can end.
     return m.specs(5, range(3), None, 50) + m.specs(5, range(3, 6), None, LONG)
@@ -71,7 +77,8 @@ SCRIPT = textwrap.dedent(f"""
 
 
 def test_ctrl_c_raises_k2207_with_the_completed_runs():
-    r = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120,
+                       preexec_fn=_sigint_default)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["code"] == "K2207" and out["cause"] == "KeyboardInterrupt"
@@ -83,7 +90,8 @@ def test_cli_run_ctrl_c_writes_completed_runs_and_exits_130(tmp_path):
     out = tmp_path / "runs.parquet"
     p = subprocess.Popen([sys.executable, "-m", "kiln", "popgen", "run", "--K", "1000", "--n", "1", "--M", "1",
                           "--T", "200", "--horizon", str(LONG), "--replicates", "2", "--workers", "1",
-                          "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=_sigint_default)
     time.sleep(5.0)  # interpreter start and import, then the kernel is inside the first run
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
