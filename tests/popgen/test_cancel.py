@@ -100,3 +100,32 @@ def test_cli_run_ctrl_c_writes_completed_runs_and_exits_130(tmp_path):
     import pyarrow.parquet as pq
 
     assert pq.read_table(out).column("error_code").to_pylist() == ["K2207", "K2207"]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # tp's fit on a tiny design
+def test_estimators_stop_on_cancel_keeping_finished_work():
+    from kiln import KilnError
+
+    m = popgen.Nunney2003(popgen.Params(K=60, n=1, M=1))
+    full = popgen.estimate_threshold(m, seed=3, horizon=100, workers=2)
+    token, finished = popgen.CancelToken(), []
+
+    def cancel_after_two_tests(t):
+        finished.append(t)
+        if len(finished) == 2:
+            token.cancel()
+
+    with pytest.raises(KilnError) as e:
+        popgen.estimate_threshold(m, seed=3, horizon=100, workers=2, cancel=token, progress=cancel_after_two_tests)
+    assert e.value.code == "K2207" and isinstance(e.value, KeyboardInterrupt)
+    assert [(t["T"], t["passed"]) for t in e.value.partial] == [(t["T"], t["passed"]) for t in full.tests[:2]]
+
+    token = popgen.CancelToken()
+    with pytest.raises(KilnError) as e:
+        popgen.estimate_threshold(m, method="tp", seed=3, horizon=100, workers=2, cancel=token,
+                                  progress=lambda r: token.cancel() if r["round"] == 2 else None)
+    assert e.value.code == "K2207" and e.value.partial.num_rows == 20  # two phase-A rounds of 10
+    tp_full = popgen.estimate_threshold(m, method="tp", seed=3, horizon=100, workers=2, min_runs=20, max_runs=40)
+    assert e.value.partial.column("persisted").to_pylist() == tp_full.design.column("persisted").to_pylist()[:20]
+    with pytest.raises(KilnError):
+        popgen.estimate_threshold(m, seed=3, horizon=100, executor="dask", cancel=token)
