@@ -210,7 +210,10 @@ BIG["runs"]["replicates"] = 64
 def _start(path, tmp_path):
     script = tmp_path / "drive.py"
     script.write_text(SCRIPT)
-    return subprocess.Popen([sys.executable, str(script), json.dumps(BIG), path], stdout=subprocess.PIPE, text=True)
+    # SIG_DFL for SIGINT in the child: a test run started in the background of a non-interactive shell
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler.
+    return subprocess.Popen([sys.executable, str(script), json.dumps(BIG), path], stdout=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_parts(path, proc, count=2, timeout=60):

@@ -3,10 +3,11 @@
 See docs/popgen.md and specs/popgen.md. Both backends ("native", the C++ kernel, and "reference",
 the numpy reference) implement one protocol; estimators, sweeps, store and plots are Python.
 """
+from kiln.popgen.cancel import CancelToken
 from kiln.popgen.model import BatchResult, Nunney2003, RunRecord, RunResult, simulate_many
 from kiln.popgen.params import RNG_SCHEMA, HorizonRule, Params, StopRule
 
-__all__ = ["BatchResult", "HorizonRule", "Nunney2003", "Params", "RNG_SCHEMA", "RunRecord", "RunResult",
+__all__ = ["BatchResult", "CancelToken", "HorizonRule", "Nunney2003", "Params", "RNG_SCHEMA", "RunRecord", "RunResult",
            "StopRule", "simulate_many", "estimate_threshold", "regress_cost", "Sweep", "open_store",
            "plot_persistence", "plot_cost"]
 

@@ -72,6 +72,10 @@ def register(subparsers) -> None:
     va.add_argument("--suite", default="ci", choices=("ci", "paper"))
     va.add_argument("--out", default="docs/popgen-validation.md")
     va.add_argument("--workers", type=int, default=None)
+    va.add_argument("--checkpoint", default=None,
+                    help="finished estimates are appended here and reused by a rerun "
+                         "(default: kiln-validate-SUITE.checkpoint.jsonl in the current directory)")
+    va.add_argument("--no-checkpoint", action="store_true", help="recompute everything, record nothing")
     va.set_defaults(handler=_validate)
 
 
@@ -96,8 +100,17 @@ def _run(args) -> int:
     from kiln import popgen
 
     m = popgen.Nunney2003(_params(args), backend=args.backend)
-    b = popgen.simulate_many(m, seed=args.seed, replicates=args.replicates, horizon=args.horizon,
-                             record=args.record, workers=args.workers)
+    try:
+        b = popgen.simulate_many(m, seed=args.seed, replicates=args.replicates, horizon=args.horizon,
+                                 record=args.record, workers=args.workers, progress=not args.no_progress)
+    except KeyboardInterrupt as e:  # Ctrl-C: write the completed runs (cancelled rows carry K2207), exit 130
+        part = getattr(e, "partial", None)
+        if args.out and part is not None:
+            import pyarrow.parquet as pq
+
+            pq.write_table(part.runs, args.out)
+            print(f"wrote {part.runs.num_rows} rows to {args.out} (cancelled runs carry K2207)", file=sys.stderr)
+        raise
     runs = b.runs
     if args.out:
         import pyarrow.parquet as pq
@@ -197,5 +210,6 @@ def _plot(args) -> int:
 def _validate(args) -> int:
     from kiln.popgen.validate import run_validation
 
-    ok = run_validation(args.suite, args.out, workers=args.workers)
+    ck = None if args.no_checkpoint else (args.checkpoint or f"kiln-validate-{args.suite}.checkpoint.jsonl")
+    ok = run_validation(args.suite, args.out, workers=args.workers, checkpoint=ck)
     return 0 if ok else 3

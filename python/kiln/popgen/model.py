@@ -106,29 +106,49 @@ class Nunney2003:
     def run_specs(self, specs: list[dict], *, record: str = "outcome", record_every: int = 1,
                   final_population: bool = False, stop: StopRule | None = None, workers: int | None = None,
                   max_memory_bytes: int = DEFAULT_MAX_MEMORY, max_record_bytes: int = DEFAULT_MAX_RECORD,
-                  stop_group_on_extinction: bool = False):
+                  stop_group_on_extinction: bool = False, cancel: Any = None):
         check_record(record)
         if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 1:
             raise error_for(2104, f"record_every={record_every!r} must be an integer >= 1", parameter="record_every")
         workers = default_workers() if workers is None else int(workers)
         _check_limits(specs, record, record_every, max_memory_bytes, max_record_bytes)
-        outcomes, gens, pops, wall = self._impl.run_many(
-            specs, record=record, record_every=record_every, final_population=final_population, stop=stop,
-            max_memory_bytes=max_memory_bytes, max_record_bytes=max_record_bytes, workers=workers,
-            stop_group_on_extinction=stop_group_on_extinction)
+        from kiln.popgen.cancel import Interrupted
+
+        try:
+            outcomes, gens, pops, wall = self._impl.run_many(
+                specs, record=record, record_every=record_every, final_population=final_population, stop=stop,
+                max_memory_bytes=max_memory_bytes, max_record_bytes=max_record_bytes, workers=workers,
+                stop_group_on_extinction=stop_group_on_extinction, cancel=cancel)
+        except Interrupted as it:
+            outcomes, gens, pops, wall = it.results
+            partial = BatchResult(runs_table(specs, outcomes, self.backend, wall), gens)
+            partial._pops = pops  # type: ignore[attr-defined]
+            done = sum(1 for c in partial.runs.column("error_code").to_pylist() if c != "K2207")
+            if isinstance(it.exc, KeyboardInterrupt) and not hasattr(it.exc, "number"):
+                exc = error_for(2207, f"interrupted: {done} of {len(specs)} runs completed and are kept in "
+                                      f".partial; the others carry K2207", completed=done, total=len(specs))
+                exc.partial = partial
+                raise exc from it.exc
+            try:  # another signal handler's exception (SIGTERM -> SystemExit, say) passes through as is
+                it.exc.partial = partial
+            except AttributeError:  # pragma: no cover - an exception type without a __dict__
+                pass
+            raise it.exc
         return runs_table(specs, outcomes, self.backend, wall), gens, pops
 
     def run_many(self, seed: int, replicates: Any, T: Any = None, horizon: Any = None, record: str = "outcome",
                  record_every: int = 1, final_population: bool = False, stop: StopRule | None = None,
                  workers: int | None = None, max_memory_bytes: int = DEFAULT_MAX_MEMORY,
-                 max_record_bytes: int = DEFAULT_MAX_RECORD, _keep_pop: bool = False) -> BatchResult:
+                 max_record_bytes: int = DEFAULT_MAX_RECORD, cancel: Any = None,
+                 _keep_pop: bool = False) -> BatchResult:
         reps = range(replicates) if isinstance(replicates, int) else replicates
         if horizon is None:
             horizon = HorizonRule()
         specs = self.specs(seed, reps, T, horizon)
         runs, gens, pops = self.run_specs(specs, record=record, record_every=record_every,
                                           final_population=final_population, stop=stop, workers=workers,
-                                          max_memory_bytes=max_memory_bytes, max_record_bytes=max_record_bytes)
+                                          max_memory_bytes=max_memory_bytes, max_record_bytes=max_record_bytes,
+                                          cancel=cancel)
         b = BatchResult(runs, gens)
         b._pops = pops  # type: ignore[attr-defined]
         return b
@@ -159,10 +179,16 @@ def _check_limits(specs, record, record_every, max_memory_bytes, max_record_byte
 def simulate_many(model: Nunney2003, seed: int, replicates: Any, T: Any = None, horizon: Any = None,
                   record: str = "outcome", workers: int | None = None, executor: str = "local",
                   progress: bool = False, **kw: Any) -> BatchResult:
-    """Many replicates over T values; rows in input order (T, replicate), identical for any workers."""
+    """Many replicates over T values; rows in input order (T, replicate), identical for any workers.
+
+    `cancel=popgen.CancelToken()` stops the batch when cancelled (from another thread): completed
+    runs are returned and the rest carry K2207. Ctrl-C raises K2207 with the same `.partial`."""
     if executor not in ("local", "dask"):
         raise error_for(2107, f"executor={executor!r} is not one of local, dask", parameter="executor")
     if executor == "dask":
+        if kw.get("cancel") is not None:
+            raise error_for(2107, "cancel= needs executor='local'; a Dask batch is cancelled through its client",
+                            parameter="cancel")
         from kiln.popgen.distributed import dask_run_many
 
         return dask_run_many(model, seed, replicates, T, horizon, record, workers, **kw)

@@ -66,7 +66,13 @@ def chunked_run(model, seed, replicates, T, horizon, record, workers, chunk: int
     tables, gens = [], []
     try:
         for i in range(0, len(specs), chunk):
-            runs, g, _ = model.run_specs(specs[i:i + chunk], record=record, workers=workers, **kw)
+            try:
+                runs, g, _ = model.run_specs(specs[i:i + chunk], record=record, workers=workers, **kw)
+            except KeyboardInterrupt as e:  # K2207: its .partial covers this chunk; add the earlier ones
+                part = getattr(e, "partial", None)
+                if part is not None:
+                    e.partial = BatchResult(pa.concat_tables(tables + [part.runs]), gens + part.generations)
+                raise
             tables.append(runs)
             gens += g
             bar.update(runs.num_rows)

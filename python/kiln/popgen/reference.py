@@ -231,8 +231,9 @@ def _one(args):
 
 
 def run_many(specs, *, record, record_every, final_population, stop, max_memory_bytes, max_record_bytes,
-             workers, stop_group_on_extinction=False):
-    """Backend protocol. Reference parallelism is a ProcessPoolExecutor (§6.4)."""
+             workers, stop_group_on_extinction=False, cancel=None):
+    """Backend protocol. Reference parallelism is a ProcessPoolExecutor (§6.4). A cancel token is
+    checked before each replicate of a sequential (workers = 1) batch."""
     kw = dict(record=record, record_every=record_every, final_population=final_population, stop=stop)
     jobs = [(s, kw) for s in specs]
     if workers > 1 and len(specs) > 1:
@@ -245,7 +246,7 @@ def run_many(specs, *, record, record_every, final_population, stop, max_memory_
         failed_groups: set = set()
         for job in jobs:
             g = job[0].get("group", -1)
-            if stop_group_on_extinction and g >= 0 and g in failed_groups:
+            if (stop_group_on_extinction and g >= 0 and g in failed_groups) or (cancel is not None and cancel.cancelled):
                 o = {"outcome": "error", "error_code": "K2207", "persisted": False, "t_ext": None,
                      "extinction_cause": None, "generations_simulated": 0, "final_N": 0, "min_N": 0,
                      "total_births": 0, "total_mutations": 0, "mean_N_over_K": None, "mean_msd": None,

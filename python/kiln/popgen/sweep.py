@@ -345,6 +345,7 @@ class _Driver:
                 cid = p.cell_id()
                 if cid in finished and finished[cid]["status"] == "done" and task == "threshold":
                     continue
+                bar.set_postfix_str(f"cell {idx + 1}/{len(sw.cells)}")
                 model = Nunney2003(p, backend=sw.spec["sweep"]["backend"])
                 seed = cell_seed(int(sw.spec["sweep"]["seed"]), p, bool(sw.spec["sweep"]["common_random_numbers"]))
                 try:
@@ -394,7 +395,15 @@ class _Driver:
             yield from run_units(self.client, model, units, {"record": record}, self.max_retries)
             return
         for i, specs in enumerate(units):
-            runs, gens, _ = model.run_specs(specs, record=record, workers=self.workers)
+            try:
+                runs, gens, _ = model.run_specs(specs, record=record, workers=self.workers)
+            except KeyboardInterrupt as e:
+                part = getattr(e, "partial", None)
+                if part is not None:  # Ctrl-C mid-unit: its completed runs are committed too
+                    keep = [k for k, c in enumerate(part.runs.column("error_code").to_pylist()) if c != "K2207"]
+                    if keep:
+                        yield i, part.runs.take(keep), [part.generations[k] for k in keep]
+                raise
             yield i, runs, gens
 
     def _tag(self, runs: pa.Table, task: str) -> pa.Table:

@@ -59,7 +59,11 @@ def estimate_threshold(model: Nunney2003, method: str = "nunney2003", seed: int 
                        resolution: float = 0.01, early_stop: bool = True, T_bounds=(0.5, 1e5),
                        horizon: Any = None, workers: int | None = None, strict: bool = False,
                        progress: Any = None, executor: str = "local", runner: Any = None,
-                       **kw: Any) -> ThresholdResult:
+                       cancel: Any = None, **kw: Any) -> ThresholdResult:
+    """`cancel=popgen.CancelToken()`: a cancel stops the running batch and raises K2207 whose
+    `.partial` holds the finished tests (nunney2003) or the finished rounds' design (tp)."""
+    if cancel is not None and (executor == "dask" or runner is not None):
+        raise error_for(2107, "cancel= needs executor='local'", parameter="cancel")
     if executor == "dask" and runner is None:
         # One LocalCluster (or Client) for the whole estimate; rounds stay barriers, so the result equals
         # the local executor's (§5.1 item 2).
@@ -77,7 +81,7 @@ def estimate_threshold(model: Nunney2003, method: str = "nunney2003", seed: int 
         from kiln.popgen.tp import estimate_tp
 
         return estimate_tp(model, seed=seed, T_bounds=T_bounds, horizon=horizon, workers=workers, strict=strict,
-                           progress=progress, executor=executor, runner=runner, **kw)
+                           progress=progress, executor=executor, runner=runner, cancel=cancel, **kw)
     if method != "nunney2003":
         raise error_for(2107, f"method={method!r} is not one of nunney2003, tp", parameter="method")
     if kw:
@@ -105,7 +109,12 @@ def estimate_threshold(model: Nunney2003, method: str = "nunney2003", seed: int 
             specs += model.specs(seed, reps, [T * m], horizon, group=0)
         if runner is None:
             runs, _, _ = model.run_specs(specs, record="outcome", workers=workers,
-                                         stop_group_on_extinction=early_stop)
+                                         stop_group_on_extinction=early_stop, cancel=cancel)
+            if cancel is not None and cancel.cancelled:  # this test is incomplete: keep only finished ones
+                err = error_for(2207, f"the nunney2003 estimate was cancelled after {len(tests)} finished tests",
+                                tests=len(tests))
+                err.partial = list(tests)
+                raise err
         else:  # Dask or a sweep's replaying runner: outcomes in spec order, no early stop
             runs = runner(specs)
         outcomes = runs.column("outcome").to_pylist()

@@ -88,7 +88,7 @@ def estimate_tp(model, seed: int = 0, p=(0.5, 0.9), link: str = "cloglog", horiz
                 rel_tol: float = 0.05, min_runs: int = 200, max_runs: int = 2000, batch: int = 20,
                 T_bounds=(0.5, 1e5), workers: int | None = None, strict: bool = False, progress: Any = None,
                 executor: str = "local", runner: Callable | None = None, nunney_C: float | None = None,
-                **unknown: Any) -> TpResult:
+                cancel: Any = None, **unknown: Any) -> TpResult:
     if unknown:
         raise error_for(2106, f"unknown keyword(s) for method='tp': {sorted(unknown)}", parameter=sorted(unknown)[0])
     seed = check_seed("seed", seed)
@@ -96,7 +96,7 @@ def estimate_tp(model, seed: int = 0, p=(0.5, 0.9), link: str = "cloglog", horiz
     horizon = HorizonRule() if horizon is None else horizon
     T_min, T_max = float(T_bounds[0]), float(T_bounds[1])
     if runner is None:
-        runner = _make_runner(model, workers, executor)
+        runner = _make_runner(model, workers, executor, cancel)
 
     Ts: list[float] = []
     Hs: list[int] = []
@@ -112,6 +112,12 @@ def estimate_tp(model, seed: int = 0, p=(0.5, 0.9), link: str = "cloglog", horiz
             rep = TP_TAG | len(Ts) + len(specs)  # seq = index in design order; no CRN (§3.2)
             specs += model.specs(seed, [rep], [T], horizon)
         runs = runner(specs)
+        if cancel is not None and cancel.cancelled:  # rounds are barriers: drop the incomplete one
+            err = error_for(2207, f"the tp estimate was cancelled after {rounds} finished rounds", rounds=rounds)
+            err.partial = pa.table({"T": pa.array(Ts, pa.float64()), "H": pa.array(Hs, pa.int64()),
+                                    "replicate": pa.array(reps, pa.uint64()),
+                                    "persisted": pa.array(persisted, pa.bool_())})
+            raise err
         out = [o == "persisted" for o in runs.column("outcome").to_pylist()]
         for s, ok, te in zip(specs, out, runs.column("t_ext").to_pylist()):
             Ts.append(float(s["params_obj"].T))
@@ -209,9 +215,9 @@ def _design(Ts, Hs, persisted, link, horizon):
     return d, use_off, hof
 
 
-def _make_runner(model, workers, executor):
+def _make_runner(model, workers, executor, cancel=None):
     if executor == "local":
-        return lambda specs: model.run_specs(specs, record="outcome", workers=workers)[0]
+        return lambda specs: model.run_specs(specs, record="outcome", workers=workers, cancel=cancel)[0]
     if executor == "dask":
         from kiln.popgen.distributed import spec_runner
 

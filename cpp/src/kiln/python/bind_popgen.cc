@@ -11,9 +11,14 @@
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <limits>
+#include <mutex>
+#include <stop_token>
 #include <string>
+#include <thread>
 
 #include "kiln/core/detmath.h"
 #include "kiln/core/error_codes.h"
@@ -96,10 +101,26 @@ nb::object Stream(const std::shared_ptr<arrow::RecordBatch>& b) {
   return ExportStream(b->schema(), {b});
 }
 
+/// A user's cancel request for running batches (kiln.popgen.CancelToken): the kernel checks it
+/// between generations and before each replicate, so completed runs are kept and the rest end
+/// as K2207.
+class CancelSource {
+ public:
+  void Cancel() { source_.request_stop(); }
+  bool Cancelled() const { return source_.stop_requested(); }
+  std::stop_source& source() { return source_; }
+
+ private:
+  std::stop_source source_;
+};
+
+// How often the waiting caller takes the GIL back to run Python signal handlers (Ctrl-C).
+constexpr std::chrono::milliseconds kSignalPoll{50};
+
 nb::tuple RunMany(nb::list specs, const std::string& record, std::int64_t record_every, bool final_population,
                   std::optional<std::int64_t> stop_min_N, std::optional<double> stop_max_msd,
                   std::uint64_t max_memory_bytes, std::uint64_t max_record_bytes, int workers,
-                  bool stop_group_on_extinction) {
+                  bool stop_group_on_extinction, CancelSource* cancel) {
   std::vector<RunSpec> rs;
   rs.reserve(specs.size());
   for (nb::handle h : specs) {
@@ -123,13 +144,49 @@ nb::tuple RunMany(nb::list specs, const std::string& record, std::int64_t record
   ParallelOptions par{workers, stop_group_on_extinction};
   core::Result<std::vector<RunResult>> res = core::Status::OK();
   std::shared_ptr<arrow::RecordBatch> runs;
+  // A signal (Ctrl-C) raises in the main thread only when it holds the GIL, so the batch runs on
+  // its own thread while this one wakes every kSignalPoll to run the handlers. A handler's
+  // exception requests a stop; the batch then finishes its current generation, every completed
+  // run is returned, and the exception goes back to Python beside the results (never dropped).
+  std::stop_source local;
+  std::stop_source& source = cancel ? cancel->source() : local;
+  nb::object signal_exc = nb::none();
   {
-    nb::gil_scoped_release release;
-    res = SimulateMany(rs, opts, par);
-    if (res.ok()) {
-      auto b = RunsToBatch(*res);
-      if (!b.ok()) res = b.status();
-      else runs = *b;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool finished = false;
+    std::jthread runner([&] {
+      auto r = SimulateMany(rs, opts, par, source.get_token());
+      std::shared_ptr<arrow::RecordBatch> b;
+      if (r.ok()) {
+        auto batch = RunsToBatch(*r);
+        if (!batch.ok()) r = batch.status();
+        else b = *batch;
+      }
+      std::lock_guard<std::mutex> lk(mu);
+      res = std::move(r);
+      runs = std::move(b);
+      finished = true;
+      cv.notify_all();
+    });
+    for (;;) {
+      bool done;
+      {
+        nb::gil_scoped_release release;
+        std::unique_lock<std::mutex> lk(mu);
+        done = cv.wait_for(lk, kSignalPoll, [&] { return finished; });
+      }
+      if (done) break;
+      if (signal_exc.is_none() && PyErr_CheckSignals() != 0) {
+        PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        if (tb && value) PyException_SetTraceback(value, tb);
+        signal_exc = nb::steal(value);
+        Py_XDECREF(type);
+        Py_XDECREF(tb);
+        source.request_stop();
+      }
     }
   }
   std::vector<RunResult> results = ValueOrThrow(std::move(res));
@@ -139,7 +196,7 @@ nb::tuple RunMany(nb::list specs, const std::string& record, std::int64_t record
     pops.append(Stream(r.final_population));
     messages.append(nb::str(r.error_message.c_str()));
   }
-  return nb::make_tuple(Stream(runs), gens, pops, messages);
+  return nb::make_tuple(Stream(runs), gens, pops, messages, signal_exc);
 }
 
 // The sweep results store is the core part store (specs/README.md: one PartStore, popgen maps its
@@ -239,12 +296,16 @@ void BindPopgen(nb::module_& m) {
   m.def("popgen_resolve_horizon", [](double cycles, std::int64_t min_gen, std::int64_t max_gen, double T) {
     return ValueOrThrow(ResolveHorizonRule(cycles, min_gen, max_gen, T));
   });
+  nb::class_<CancelSource>(m, "PopgenCancelSource", "A cancel request for running popgen batches.")
+      .def(nb::init<>())
+      .def("cancel", &CancelSource::Cancel, "Ask every batch using this source to stop; safe from any thread.")
+      .def_prop_ro("cancelled", &CancelSource::Cancelled);
   m.def("popgen_run_many", &RunMany, nb::arg("specs"), nb::arg("record"), nb::arg("record_every"),
         nb::arg("final_population"), nb::arg("stop_min_N").none(), nb::arg("stop_max_msd").none(),
         nb::arg("max_memory_bytes"), nb::arg("max_record_bytes"), nb::arg("workers"),
-        nb::arg("stop_group_on_extinction"),
+        nb::arg("stop_group_on_extinction"), nb::arg("cancel").none() = nb::none(),
         "Runs replicates on the native pool; returns (runs stream, [generation streams], [final populations], "
-        "[error messages]).");
+        "[error messages], the exception a signal handler raised meanwhile or None).");
   nb::class_<SweepPartStore>(m, "PopgenPartStore",
                               "The core Parquet part store opened for one popgen writer (sweep results).")
       .def(nb::init<const std::string&, const std::string&, const std::string&, bool>(), nb::arg("root"),
