@@ -311,19 +311,25 @@ def compile_cases(args, t: Timer) -> None:
 CASES = {"S1": scalar_cases, "V1": column_cases, "P1": compile_cases}
 
 
-def main(argv: Optional[list] = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m kiln.bench formula", description=__doc__.splitlines()[0])
+def run_groups(prog: str, description: str, cases: dict, only_help: str, argv: Optional[list]) -> int:
+    """The command line shared by the suites that time with `Timer`: --quick, --only GROUPS, --out."""
+    ap = argparse.ArgumentParser(prog=prog, description=description)
     ap.add_argument("--quick", action="store_true", help="small inputs, 3 samples: correctness and schema only")
-    ap.add_argument("--only", default="", help="comma-separated groups: S1 (scalar S1/S2/C1/C2), V1 (columns V1-V4), P1 (compile P1/P2)")
+    ap.add_argument("--only", default="", help=f"comma-separated groups: {only_help}")
     ap.add_argument("--out", default=None, help="also append the records to this file")
     args = ap.parse_args(argv)
     t = Timer(args.quick)
-    only = [s.strip() for s in args.only.split(",") if s.strip()] or list(CASES)
+    only = [s.strip() for s in args.only.split(",") if s.strip()] or list(cases)
     for key in only:
-        if key not in CASES:
-            ap.error(f"unknown group {key!r}; groups: {', '.join(CASES)}")
-        CASES[key](args, t)
+        if key not in cases:
+            ap.error(f"unknown group {key!r}; groups: {', '.join(cases)}")
+        cases[key](args, t)
     return 0
+
+
+def main(argv: Optional[list] = None) -> int:
+    return run_groups("python -m kiln.bench formula", __doc__.splitlines()[0], CASES,
+                      "S1 (scalar S1/S2/C1/C2), V1 (columns V1-V4), P1 (compile P1/P2)", argv)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ reference's exact means use Python integers). Targets are judged only by `kiln b
 """
 from __future__ import annotations
 
-import argparse
 import math
 import struct
 import sys
@@ -21,7 +20,7 @@ from kiln.bench import Measurement, make_record, write_record
 from kiln.stats import reference as R
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "formula"))
-from run import Timer  # noqa: E402  (the formula suite's timer: the C.1 protocol)
+from run import Timer, run_groups  # noqa: E402  (the formula suite's timer and command line)
 
 QS = [0.5, 0.95, 0.99]
 CHECK_MAX = 100_000
@@ -164,18 +163,8 @@ CASES = {"R1": numpy_cases, "R7": loop_cases}
 
 
 def main(argv: Optional[list] = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m kiln.bench stats", description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small inputs, 3 samples: correctness and schema only")
-    ap.add_argument("--only", default="", help="comma-separated groups: R1 (R1-R6 against numpy), R7 (Python loops)")
-    ap.add_argument("--out", default=None, help="also append the records to this file")
-    args = ap.parse_args(argv)
-    t = Timer(args.quick)
-    only = [s.strip() for s in args.only.split(",") if s.strip()] or list(CASES)
-    for key in only:
-        if key not in CASES:
-            ap.error(f"unknown group {key!r}; groups: {', '.join(CASES)}")
-        CASES[key](args, t)
-    return 0
+    return run_groups("python -m kiln.bench stats", __doc__.splitlines()[0], CASES,
+                      "R1 (R1-R6 against numpy), R7 (Python loops)", argv)
 
 
 if __name__ == "__main__":
