@@ -121,6 +121,10 @@ def test_check_cli(tmp_path):
     quick = write(tmp_path / "q.jsonl", [record("s/x", [1.0] * 5, quick=True, ratio={"p": 1.0},
                                                 target=[{"peer": "p", "min_ratio": 2}])])
     assert run_cli("check", quick).returncode == 0
+    reported = write(tmp_path / "r.jsonl", [record("s/x", [1.0] * 5, ratio={"p": 0.5},
+                                                   target=[{"peer": "p", "min_ratio": None, "text": "report"}])])
+    r = run_cli("check", reported)
+    assert r.returncode == 0 and r.stdout.startswith("report")
     targets = tmp_path / "targets.toml"
     targets.write_text('[[target]]\nid = "T1"\ncase = "s/missing"\npeer = "p"\nmin_ratio = 1.0\n')
     r = run_cli("check", ok, "--targets", str(targets))

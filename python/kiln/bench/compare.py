@@ -223,6 +223,8 @@ def _judge(t: dict, r: dict) -> dict:
     peer = (r.get("peers") or {}).get(t["peer"]) or {}
     if r.get("quick"):
         status, ok = "not judged (quick run)", None
+    elif t["min_ratio"] is None:  # a "report" target: the ratio is shown, there is no gate
+        status, ok = "report", None
     elif ratio is None:
         status, ok = f"missed: peer {t['peer']} {peer.get('note') or 'has no ratio'}", False
     else:
