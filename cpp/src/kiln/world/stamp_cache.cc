@@ -67,11 +67,25 @@ Result<std::shared_ptr<arrow::Array>> StampCache::AllTrue(std::int64_t n) {
 }
 
 Result<std::shared_ptr<arrow::Array>> StampCache::Ticks(std::int32_t tick, std::int64_t n) {
-  auto buf = arrow::AllocateBuffer(n * static_cast<std::int64_t>(sizeof(std::int32_t)), core::ColumnPool());
-  if (!buf.ok()) return Oom(buf.status());
-  std::fill_n(reinterpret_cast<std::int32_t*>((*buf)->mutable_data()), n, tick);
-  return std::static_pointer_cast<arrow::Array>(
-      std::make_shared<arrow::Int32Array>(n, std::shared_ptr<arrow::Buffer>(std::move(*buf))));
+  const std::int64_t bytes = n * static_cast<std::int64_t>(sizeof(std::int32_t));
+  std::shared_ptr<arrow::Buffer> buf;
+  if (bytes >= core::kMinCachedBytes) {
+    auto own = arrow::AllocateBuffer(bytes, core::ColumnPool());
+    if (!own.ok()) return Oom(own.status());
+    buf = std::shared_ptr<arrow::Buffer>(std::move(*own));
+  } else {
+    const std::int64_t padded = arrow::bit_util::RoundUpToMultipleOf64(std::max<std::int64_t>(bytes, 1));
+    if (!slab_ || slab_used_ + padded > slab_->size()) {
+      auto slab = arrow::AllocateBuffer(core::kMinCachedBytes, core::ColumnPool());
+      if (!slab.ok()) return Oom(slab.status());
+      slab_ = std::shared_ptr<arrow::Buffer>(std::move(*slab));
+      slab_used_ = 0;
+    }
+    buf = arrow::SliceMutableBuffer(slab_, slab_used_, bytes);
+    slab_used_ += padded;
+  }
+  std::fill_n(reinterpret_cast<std::int32_t*>(buf->mutable_data()), n, tick);
+  return std::static_pointer_cast<arrow::Array>(std::make_shared<arrow::Int32Array>(n, std::move(buf)));
 }
 
 }  // namespace kiln::world

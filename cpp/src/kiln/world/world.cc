@@ -672,7 +672,7 @@ Result<World::Prepared> World::Finish(TableState& t, const std::shared_ptr<arrow
   } else {
     KILN_ASSIGN_OR_RETURN(cols[2], Concat(processed->column(2), spawns.ids));
   }
-  KILN_ASSIGN_OR_RETURN(cols[3], StampCache::Ticks(tick, n));
+  KILN_ASSIGN_OR_RETURN(cols[3], stamps_.Ticks(tick, n));
   // is_active: reuse the all-true constant when nothing was tombstoned.
   const auto& prior_active = static_cast<const arrow::BooleanArray&>(*processed->column(4));
   bool all_active = prior_active.true_count() == n_prior;
@@ -973,7 +973,7 @@ Result<std::vector<std::shared_ptr<arrow::RecordBatch>>> World::Query(const std:
       KILN_ASSIGN_OR_RETURN(cols[0], stamps_.WorldIds(n));
       KILN_ASSIGN_OR_RETURN(cols[1], stamps_.RunIds(n));
       cols[2] = spawns.ids;
-      KILN_ASSIGN_OR_RETURN(cols[3], StampCache::Ticks(epoch_ ? epoch_->tick : tick_, n));
+      KILN_ASSIGN_OR_RETURN(cols[3], stamps_.Ticks(epoch_ ? epoch_->tick : tick_, n));
       KILN_ASSIGN_OR_RETURN(cols[4], stamps_.AllTrue(n));
       for (int i = kBaseColumns; i < t.schema->num_fields(); ++i) cols[i] = spawns.components->column(i - kBaseColumns);
       batch = arrow::RecordBatch::Make(t.schema, n, std::move(cols));
