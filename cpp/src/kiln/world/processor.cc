@@ -6,6 +6,10 @@
 #include <arrow/record_batch.h>
 
 #include <cmath>
+#include <cstdint>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "kiln/core/buffer_cache.h"
 
@@ -29,6 +33,22 @@ Result<std::unique_ptr<Movement>> Movement::Make(double dt, std::int32_t priorit
 void MovementKernel(const double* x, const double* dx, double dt, double* out, std::int64_t n) {
   // Compiled with -ffp-contract=off: the multiply and the add round separately, exactly like
   // pc.add(x, pc.multiply(dx, dt)) in the reference.
+#if defined(__SSE2__)
+  // Beyond the caches the loop is bound by memory traffic, and an ordinary store first reads the
+  // line it overwrites. Streaming stores skip that read (a third of the traffic); the output is
+  // not read again before the next tick, by which time it would have left the cache anyway.
+  constexpr std::int64_t kStreamBytes = std::int64_t{4} << 20;
+  if (n * static_cast<std::int64_t>(sizeof(double)) >= kStreamBytes) {
+    std::int64_t i = 0;
+    for (; i < n && (reinterpret_cast<std::uintptr_t>(out + i) & 15) != 0; ++i) out[i] = x[i] + dx[i] * dt;
+    const __m128d vdt = _mm_set1_pd(dt);
+    for (; i + 2 <= n; i += 2)
+      _mm_stream_pd(out + i, _mm_add_pd(_mm_loadu_pd(x + i), _mm_mul_pd(_mm_loadu_pd(dx + i), vdt)));
+    for (; i < n; ++i) out[i] = x[i] + dx[i] * dt;
+    _mm_sfence();  // make the streamed lines visible before the column is published
+    return;
+  }
+#endif
   for (std::int64_t i = 0; i < n; ++i) out[i] = x[i] + dx[i] * dt;
 }
 
