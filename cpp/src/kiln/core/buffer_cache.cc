@@ -88,19 +88,12 @@ class RecyclingPool final : public arrow::MemoryPool {
   }
 
   void SetLimit(std::int64_t bytes) {
-    std::multimap<std::pair<std::int64_t, std::int64_t>, std::uint8_t*> release;
+    const std::int64_t limit = bytes < 0 ? 0 : bytes;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      limit_ = bytes < 0 ? 0 : bytes;
-      // Drop the largest blocks first until the cache fits the new limit.
-      while (cached_ > limit_ && !free_.empty()) {
-        auto last = std::prev(free_.end());
-        cached_ -= last->first.first;
-        release.insert(*last);
-        free_.erase(last);
-      }
+      limit_ = limit;
     }
-    for (const auto& [key, ptr] : release) base_->Free(ptr, key.first, key.second);
+    Trim(limit);
   }
 
   BufferCacheStats Stats() const {
@@ -109,9 +102,7 @@ class RecyclingPool final : public arrow::MemoryPool {
   }
 
   void ReleaseUnused() override {
-    const std::int64_t limit = Stats().limit_bytes;
-    SetLimit(0);
-    SetLimit(limit);
+    Trim(0);  // the limit stays: later frees are cached again
     base_->ReleaseUnused();
   }
 
@@ -140,6 +131,21 @@ class RecyclingPool final : public arrow::MemoryPool {
       Track(size);
     }
     return st;
+  }
+
+  /// Returns cached blocks to the default pool, largest first, until at most `keep` bytes remain.
+  void Trim(std::int64_t keep) {
+    std::multimap<std::pair<std::int64_t, std::int64_t>, std::uint8_t*> release;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      while (cached_ > keep && !free_.empty()) {
+        auto last = std::prev(free_.end());
+        cached_ -= last->first.first;
+        release.insert(*last);
+        free_.erase(last);
+      }
+    }
+    for (const auto& [key, ptr] : release) base_->Free(ptr, key.first, key.second);
   }
 
   // Requires mu_.

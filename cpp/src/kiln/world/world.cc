@@ -36,7 +36,7 @@ Status Oom(const arrow::Status& st) { return Error(Code::ARCT_ERR_OUT_OF_MEMORY,
 
 Result<std::shared_ptr<arrow::Array>> Concat(const std::shared_ptr<arrow::Array>& a,
                                              const std::shared_ptr<arrow::Array>& b) {
-  if (b->length() == 0) return a;
+  if (!b || b->length() == 0) return a;  // null: nothing staged (no spawn batch was built)
   if (a->length() == 0) return b;
   auto r = arrow::Concatenate({a, b}, core::ColumnPool());
   if (!r.ok()) return Oom(r.status());
@@ -666,12 +666,7 @@ Result<World::Prepared> World::Finish(TableState& t, const std::shared_ptr<arrow
   arrow::ArrayVector cols(static_cast<std::size_t>(t.schema->num_fields()));
   KILN_ASSIGN_OR_RETURN(cols[0], stamps_.WorldIds(n));
   KILN_ASSIGN_OR_RETURN(cols[1], stamps_.RunIds(n));
-  const bool no_spawns = n_spawn == 0;
-  if (no_spawns) {
-    cols[2] = processed->column(2);
-  } else {
-    KILN_ASSIGN_OR_RETURN(cols[2], Concat(processed->column(2), spawns.ids));
-  }
+  KILN_ASSIGN_OR_RETURN(cols[2], Concat(processed->column(2), spawns.ids));
   KILN_ASSIGN_OR_RETURN(cols[3], stamps_.Ticks(tick, n));
   // is_active: reuse the all-true constant when nothing was tombstoned.
   const auto& prior_active = static_cast<const arrow::BooleanArray&>(*processed->column(4));
@@ -683,11 +678,9 @@ Result<World::Prepared> World::Finish(TableState& t, const std::shared_ptr<arrow
     KILN_ASSIGN_OR_RETURN(cols[4], Concat(processed->column(4), trues));
   }
   for (int i = kBaseColumns; i < t.schema->num_fields(); ++i) {
-    if (no_spawns) {
-      cols[i] = processed->column(i);
-    } else {
-      KILN_ASSIGN_OR_RETURN(cols[i], Concat(processed->column(i), spawns.components->column(i - kBaseColumns)));
-    }
+    KILN_ASSIGN_OR_RETURN(cols[i], Concat(processed->column(i), spawns.components
+                                                                    ? spawns.components->column(i - kBaseColumns)
+                                                                    : nullptr));
   }
   Prepared out;
   out.table = &t;
