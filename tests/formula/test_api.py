@@ -30,6 +30,26 @@ def test_pickle_hash_equality():
         f.text = "y"
 
 
+def test_call_takes_values_by_position_only():
+    f = kf.compile("x - y")
+    assert f(5, 2.5) == 2.5 and f(*[1.0, 3.0]) == -2.0
+    with pytest.raises(ke.FormulaMissingVariablesError) as missing:
+        f(1.0)
+    assert missing.value.code == "K4301" and "y" in str(missing.value)
+    with pytest.raises(ke.CoreInvalidArgumentError, match="got 3"):
+        f(1, 2, 3)
+    with pytest.raises(ke.CoreInvalidArgumentError, match="evaluate"):
+        f(x=1, y=2)
+    with pytest.raises(ke.FormulaVariableTypeError):
+        f("1", 2)
+
+    class NotInitialised(kf.Formula):
+        def __init__(self):  # never calls Formula.__init__
+            pass
+    with pytest.raises(ke.CoreInvalidArgumentError, match="not initialised"):
+        NotInitialised()(1, 2)
+
+
 def test_cache_and_options():
     kf.set_cache_size(4)
     try:

@@ -56,4 +56,20 @@ void RegisterErrorTranslator() {
   });
 }
 
+void SetPythonErrorFromCurrentException() noexcept {
+  try {
+    throw;
+  } catch (const NativeError& e) {
+    SetPythonError(e.status());
+  } catch (nb::python_error& e) {
+    e.restore();
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  } catch (...) {
+    PyErr_SetString(PyExc_RuntimeError, "unknown native exception");
+  }
+}
+
 }  // namespace kiln::python

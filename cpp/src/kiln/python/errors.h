@@ -32,4 +32,8 @@ T ValueOrThrow(core::Result<T> r) {
 
 void RegisterErrorTranslator();
 
+/// For raw CPython slots (no nanobind dispatch around them): call inside a `catch (...)` block; sets
+/// the Python error for the exception in flight, catalog class for NativeError.
+void SetPythonErrorFromCurrentException() noexcept;
+
 }  // namespace kiln::python
