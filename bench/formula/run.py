@@ -10,10 +10,14 @@ from __future__ import annotations
 import argparse
 import ast
 import gc
+import json
 import math
+import os
 import re
 import struct
+import subprocess
 import time
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -294,6 +298,38 @@ def column_cases(args, t: Timer) -> None:
          [{"peer": "numpy", "min_ratio": 1.0}], per="row")
 
 
+# -- N1: native evaluation (kiln-formula-bench) ------------------------------------------------------
+def native_bench_binary() -> Optional[Path]:
+    """The kiln-formula-bench of this checkout's build (KILN_FORMULA_BENCH overrides the path)."""
+    env = os.environ.get("KILN_FORMULA_BENCH")
+    path = Path(env) if env else Path(__file__).resolve().parents[2] / "build/release/cpp/bench/kiln-formula-bench"
+    return path if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def native_cases(args, t: Timer) -> None:
+    """N1: ns per evaluation of N10 and M in C++, kiln's evaluate_ieee against muparser's bytecode
+    and the formula compiled as C++; the binary checks kiln against the compiled C++ bit for bit."""
+    binary = native_bench_binary()
+    if binary is None:
+        raise SystemExit("N1 needs build/release/cpp/bench/kiln-formula-bench (built with muparser, "
+                         "libmuparser-dev; `make build`), or KILN_FORMULA_BENCH=PATH")
+    evals, samples = (100_000, 3) if args.quick else (2_000_000, 11)
+    proc = subprocess.run([str(binary), "--evals", str(evals), "--samples", str(samples)], capture_output=True,
+                          text=True, check=True)
+    for line in proc.stdout.splitlines():
+        r = json.loads(line)
+        correct = r["kiln_mismatches"] == 0
+        kiln = Measurement("kiln evaluate_ieee", r["kiln_ns"], unit="ns", correct=correct)
+        peers = {"muparser": Measurement("muparser", r["muparser_ns"], unit="ns", version=r["muparser_version"],
+                                         note=f"{r['muparser_mismatches']} of {r['rows_checked']} rows differ "
+                                              "from the compiled C++"),
+                 "lambda": Measurement("compiled C++ (out-of-line call)", r["lambda_ns"], unit="ns")}
+        # "<= 4x the lambda's time" is a speed-up of at least 0.25 against the lambda.
+        emit(args, r["case"], {"formula": r["formula"], "evals_per_sample": r["evals_per_sample"]}, kiln, peers,
+             correct, r["rows_checked"], [{"peer": "muparser", "min_ratio": 2.0}, {"peer": "lambda", "min_ratio": 0.25}],
+             per="eval")
+
+
 # -- P1 / P2: compile time ---------------------------------------------------------------------------
 def compile_cases(args, t: Timer) -> None:
     kf.set_cache_size(0)
@@ -326,7 +362,7 @@ def compile_cases(args, t: Timer) -> None:
         kf.set_cache_size(1024)
 
 
-CASES = {"S1": scalar_cases, "V1": column_cases, "P1": compile_cases}
+CASES = {"S1": scalar_cases, "N1": native_cases, "V1": column_cases, "P1": compile_cases}
 
 
 def run_groups(prog: str, description: str, cases: dict, only_help: str, argv: Optional[list]) -> int:
@@ -347,7 +383,7 @@ def run_groups(prog: str, description: str, cases: dict, only_help: str, argv: O
 
 def main(argv: Optional[list] = None) -> int:
     return run_groups("python -m kiln.bench formula", __doc__.splitlines()[0], CASES,
-                      "S1 (scalar S1/S2/C1/C2), V1 (columns V1-V4), P1 (compile P1/P2)", argv)
+                      "S1 (scalar S1/S2/C1/C2), N1 (native, kiln-formula-bench), V1 (columns V1-V4), P1 (compile P1/P2)", argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ def test_formula_bench_quick(tmp_path):
     printed = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert printed == [json.loads(line) for line in out.read_text().splitlines()]
     cases = {r["case"] for r in printed}
-    assert {"S1.S", "S1.M", "S2.S", "C1.S", "C2", "V1.E1", "V1.E2", "V1.E3", "V1.E4", "V2.E3", "V3.batch", "V3.rules",
+    assert {"S1.S", "S1.M", "S1.N10", "N1.N10", "N1.M", "S2.S", "C1.S", "C2", "V1.E1", "V1.E2", "V1.E3", "V1.E4", "V2.E3", "V3.batch", "V3.rules",
             "V4.E1", "P1.N10", "P1.N200", "P2"} <= cases
     for r in printed:
         assert REQUIRED <= r.keys(), r["case"]

@@ -54,6 +54,10 @@ double run_scalar(const Program& p, const double* vars, const ListRef* lists) no
       case Op::DIV: --sp; st[sp - 1] = st[sp - 1] / st[sp]; break;
       case Op::NEG: st[sp - 1] = -st[sp - 1]; break;
       case Op::SQR: st[sp - 1] = st[sp - 1] * st[sp - 1]; break;
+      // sqrt and abs are single instructions: inline here rather than through the generic
+      // operand fetch and ops::apply's second switch (N10's sqrt cost half its evaluation).
+      case Op::SQRT: st[sp - 1] = std::sqrt(st[sp - 1]); break;
+      case Op::ABS: st[sp - 1] = std::fabs(st[sp - 1]); break;
       default: {
         const OpInfo* info = op_info(it.op);
         const int k = info->pops;
