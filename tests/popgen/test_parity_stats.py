@@ -1,10 +1,17 @@
-"""§7.4 statistical parity, CI tier (§11 item 13): kernel against reference in law, many seeds.
+"""§7.4 statistical parity (§11 item 13): kernel against reference in law, many seeds.
 
 Twelve test families, each two-sided at alpha = 0.001 (a family of k checkpoints uses alpha/k each).
 Master seeds are fixed, so every outcome is deterministic and nothing is rerun. The kernel and the
 reference use different master seeds: their streams share keys, and the samples must be independent.
+
+Tiers: `make test` runs the CI tier. The full tier (4,000 runs per backend and cell, and the
+threshold-equivalence TOST on PC; about 2 h on 2 cores, manual or nightly) is
+    KILN_POPGEN_PARITY=full .venv/bin/python -m pytest tests/popgen/test_parity_stats.py
 """
 from __future__ import annotations
+
+import math
+import os
 
 import numpy as np
 import pytest
@@ -21,13 +28,19 @@ PD_OPTIONS = dict(mutation="symmetric", allele_min=-5, allele_max=1000, locus_ph
 # CI cost: the reference runs fewer replicates in PC and PD than §7.4's 400/300 (its per-generation
 # Python overhead makes those two cells about 4 minutes on 2 cores); the kernel keeps the spec's counts
 # and every test handles unequal sample sizes. Power drops accordingly (docs/popgen.md).
-REFERENCE_RUNS = {"PC": 200, "PD": 150}
+TIER = os.environ.get("KILN_POPGEN_PARITY", "ci")
+if TIER not in ("ci", "full"):
+    raise ValueError(f"KILN_POPGEN_PARITY must be 'ci' or 'full', got {TIER!r}")
+FULL_RUNS = 4000
+REFERENCE_RUNS = {"PC": 200, "PD": 150} if TIER == "ci" else {}
 CELLS = {  # id: (params, horizon, runs per backend, record)
     "PA": (dict(K=200, n=1, u=0.0), 300, 300, "summary"),
     "PB": (dict(K=200, n=2, u=0.0, T=60.0), 200, 300, "summary"),
     "PC": (dict(K=200, n=3, M=2.0, T=T_STAR), 1000, 400, "outcome"),
     "PD": (dict(K=200, n=2, M=2.0, T=T_STAR2, **PD_OPTIONS), 500, 300, "summary"),
 }
+if TIER == "full":
+    CELLS = {c: (kw, H, FULL_RUNS, record) for c, (kw, H, _, record) in CELLS.items()}
 
 
 def _run(cell: str, backend: str, **override):
@@ -153,3 +166,22 @@ def test_parity_tests_detect_a_real_difference(batches):
         _welch(_pa_stats(base)[0], _pa_stats(other)[0], what="PA mean N, K=200 vs 190")
     with pytest.raises(AssertionError, match="Fisher"):
         _fisher(200, 400, 80, 400, what="control")
+
+
+@pytest.mark.skipif(TIER != "full", reason="full tier only (KILN_POPGEN_PARITY=full): about an hour per backend")
+def test_pc_threshold_equivalence():
+    # §7.4 TOST: both backends estimate T_0.5 of PC to rel_tol 0.03; equivalent iff the estimates are
+    # within a factor 1.10 and their CIs overlap.
+    kw, H, _, _ = CELLS["PC"]
+    kw = {k: v for k, v in kw.items() if k != "T"}
+    est = {}
+    for backend in ("native", "reference"):
+        model = popgen.Nunney2003(popgen.Params(R=10.0, **kw), backend=backend)
+        res = popgen.estimate_threshold(model, method="tp", seed=SEED[backend], p=(0.5,), rel_tol=0.03,
+                                        max_runs=40_000, horizon=H, workers=2)
+        row = res.thresholds.to_pylist()[0]
+        assert res.converged, f"{backend}: tp did not reach rel_tol 0.03 in {res.runs} runs"
+        est[backend] = (row["T_p"], row["ci_lo"], row["ci_hi"])
+    (tk, lo_k, hi_k), (tr, lo_r, hi_r) = est["native"], est["reference"]
+    assert abs(math.log(tk / tr)) <= math.log(1.10), f"T_0.5: kernel {tk:.4g} vs reference {tr:.4g}"
+    assert lo_k <= hi_r and lo_r <= hi_k, f"CIs do not overlap: [{lo_k:.4g}, {hi_k:.4g}] vs [{lo_r:.4g}, {hi_r:.4g}]"

@@ -65,16 +65,19 @@ def _light(specs: list[dict]) -> list[dict]:
             for s in specs]
 
 
-def run_units(client, model, units: list[list[dict]], options: dict, max_retries: int = 3):
-    """Yields (unit index, runs table, generations) as units complete (any order)."""
-    distributed = _distributed()
+def submit_units(client, model, units: list[list[dict]], options: dict, max_retries: int = 3) -> list:
+    """Queues every unit on the cluster now; collect_units() gathers them later."""
     params = model.params
-    futures = {}
-    for i, specs in enumerate(units):
-        f = client.submit(_unit, params, model.backend, _light(specs), options, retries=max_retries, pure=False)
-        futures[f] = i
+    return [client.submit(_unit, params, model.backend, _light(specs), options, retries=max_retries, pure=False)
+            for specs in units]
+
+
+def collect_units(futures: list, max_retries: int = 3):
+    """Yields (unit index, runs table, generations) as the submitted units complete (any order)."""
+    distributed = _distributed()
+    index = {f: i for i, f in enumerate(futures)}
     for fut in distributed.as_completed(list(futures)):
-        i = futures[fut]
+        i = index[fut]
         try:
             runs, gens = fut.result()
         except distributed.client.FutureCancelledError as e:  # pragma: no cover - cancelled by shutdown
@@ -85,6 +88,11 @@ def run_units(client, model, units: list[list[dict]], options: dict, max_retries
             raise error_for(2502, f"unit {i} failed on more than max_retries={max_retries} workers: {e}",
                             unit=i, cause=e) from e
         yield i, runs, gens
+
+
+def run_units(client, model, units: list[list[dict]], options: dict, max_retries: int = 3):
+    """Yields (unit index, runs table, generations) as units complete (any order)."""
+    yield from collect_units(submit_units(client, model, units, options, max_retries), max_retries)
 
 
 def dask_run_many(model, seed, replicates, T, horizon, record, workers, address=None, max_retries=3,

@@ -115,8 +115,12 @@ def _info(d: Design, p, d1) -> np.ndarray:
 
 
 def _logdet_info(d: Design, p, d1) -> float:
-    det = np.linalg.det(_info(d, p, d1))
-    return math.log(det) if det > 0 else -1e300
+    # Far in the tails (|eta| large) the weights overflow and det is inf or nan: such a point is no
+    # maximum, and gets the same "impossible" value as a singular information (an inf det used to
+    # score +inf). Handled here, so numpy's overflow warnings are expected and silenced.
+    with np.errstate(over="ignore", invalid="ignore"):
+        det = np.linalg.det(_info(d, p, d1))
+    return math.log(det) if 0 < det < math.inf else -1e300
 
 
 def _score(link: str, d: Design, b: np.ndarray, firth: bool) -> np.ndarray:
@@ -220,7 +224,8 @@ def _profile(link, d, theta, eta_p, offset_at, b1_start):
         h = 1e-4 * max(1.0, abs(b1))
         lp, lm = ll_of(b1 + h), ll_of(b1 - h)
         g = (lp - lm) / (2 * h)
-        H = (lp - 2 * cur + lm) / (h * h)
+        with np.errstate(over="ignore", invalid="ignore"):  # next to the -1e300 of an impossible point
+            H = (lp - 2 * cur + lm) / (h * h)  # inf or nan: not < 0, so the fixed step below
         step = -g / H if H < 0 else math.copysign(max(1.0, abs(b1)) * 0.5, g)
         t = 1.0
         while True:
