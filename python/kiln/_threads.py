@@ -29,6 +29,9 @@ def _default() -> int:
 def get_num_threads() -> int:
     """The size of the core thread pool."""
     global _num_threads
+    n = _num_threads
+    if n is not None:  # set once, then only replaced whole: a plain read is safe
+        return n
     with _lock:
         if _num_threads is None:
             _num_threads = _default()

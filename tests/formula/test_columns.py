@@ -177,3 +177,49 @@ def test_columns_equal_rowwise_property(tree, seed):
     for threads in (1, 2):
         r = f.evaluate_columns(inputs, out=np.empty(n) if not f.variables else None, threads=threads)
         assert bits(np.asarray(r)) == expected, text
+
+
+def test_large_outputs_come_from_the_column_pool_and_never_alias():
+    # >= 1 MiB outputs are column-pool buffers: recycled after they are freed, never shared while alive.
+    import kiln.world as kw
+
+    n = _columns._POOLED_ROWS
+    rng = np.random.default_rng(5)
+    a, b = rng.random(n), rng.random(n)
+    f = kf.compile("a * b + 1")
+    first = f.evaluate_columns({"a": a, "b": b})
+    second = f.evaluate_columns({"a": b, "b": a}, threads=1)
+    assert not np.shares_memory(first, second)
+    np.testing.assert_array_equal(first, a * b + 1)
+    np.testing.assert_array_equal(second, b * a + 1)
+    hits = kw.buffer_cache_stats()["hits"]
+    del first
+    third = f.evaluate_columns({"a": a, "b": b})
+    np.testing.assert_array_equal(third, a * b + 1)
+    if kw.buffer_cache_stats()["limit_bytes"]:  # caching is off under sanitizers
+        assert kw.buffer_cache_stats()["hits"] == hits + 1
+
+
+@pytest.mark.parametrize("data, scalars", [
+    ({"a": np.arange(4.0), "b": np.arange(4, dtype=np.int32)}, {}),          # int column: general path
+    ({"a": np.arange(4.0)}, {"b": 2}),                                       # int scalar
+    ({"a": np.arange(8.0)[::2], "b": np.ones(4)}, {}),                       # strided
+    ({"a": np.arange(4.0), "b": np.ones(4)}, {}),                            # the plain fast path
+    ({"a": np.arange(4.0)}, {"b": 2.0}),
+])
+def test_plain_fast_path_matches_the_general_path(data, scalars):
+    f = kf.compile("a * b - a")
+    want = np.asarray([f.evaluate(a=float(data["a"][i]), b=float(data["b"][i]) if "b" in data else float(scalars["b"]))
+                       for i in range(4)])
+    np.testing.assert_array_equal(f.evaluate_columns(data, **scalars), want)
+
+
+def test_plain_fast_path_keeps_the_general_errors():
+    f = kf.compile("a * b")
+    with pytest.raises(ke.FormulaMissingVariablesError):
+        f.evaluate_columns({"a": np.ones(3)})
+    with pytest.raises(ke.FormulaLengthMismatchError):
+        f.evaluate_columns({"a": np.ones(3), "b": np.ones(4)})
+    with pytest.raises(ke.FormulaError) as both:
+        f.evaluate_columns({"a": np.ones(3), "b": np.ones(3)}, b=1.0)
+    assert both.value.code == "K4306"

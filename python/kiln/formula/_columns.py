@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kiln import _threads
+from kiln import _kiln, _threads
 from kiln.errors import make_error
 
 _F64 = np.dtype(np.float64)
@@ -177,7 +177,36 @@ def _scalar(name: str, v: Any) -> float:
         raise make_error(4302, name=name, expected="a real number", got=type(v).__name__) from None
 
 
+def _plain_inputs(f, data: Any, scalars: dict) -> Optional[tuple]:
+    """(args, rows) when every variable is a contiguous 1-D float64 numpy array of one length in a
+    dict, or a float in `scalars` (not both), with no list variables; else None. The common call
+    skips the general resolution below: at 10^3 rows that took half the call."""
+    if type(data) is not dict or f.list_variables:
+        return None
+    args, rows = [], -1
+    for name in f.variables:
+        a = data.get(name)
+        if a is None:
+            v = scalars.get(name)
+            if type(v) is not float:
+                return None
+            args.append(v)
+            continue
+        if (type(a) is not np.ndarray or a.dtype != _F64 or a.ndim != 1
+                or not a.flags.c_contiguous or name in scalars or rows not in (-1, len(a))):
+            return None
+        rows = len(a)
+        args.append(a)
+    return (args, rows) if rows >= 0 else None
+
+
 def evaluate_columns(f, data: Any, *, out: Any = None, threads: Optional[int] = None, scalars: dict) -> Any:
+    plain = _plain_inputs(f, data, scalars) if out is None else None
+    if plain is not None:
+        args, rows = plain
+        result = _kiln._pooled_f64(rows) if rows >= _POOLED_ROWS else np.empty(rows, dtype=_F64)
+        f._evaluate_columns(args, rows, result, _threads.resolve(threads), None)
+        return result
     strict = f.mode == "strict"
     lookup, chunked = _source(data)
     lists = set(f.list_variables)
@@ -251,9 +280,13 @@ def evaluate_columns(f, data: Any, *, out: Any = None, threads: Optional[int] = 
     return pa.array(result, mask=mask, type=pa.float64())
 
 
+# Outputs of at least the column pool's smallest cached size come from that pool (see _pooled_f64).
+_POOLED_ROWS = (1 << 20) // 8
+
+
 def _prepare_out(out: Any, rows: int, cols: list) -> np.ndarray:
     if out is None:
-        return np.empty(rows, dtype=_F64)
+        return _kiln._pooled_f64(rows) if rows >= _POOLED_ROWS else np.empty(rows, dtype=_F64)
     if not isinstance(out, np.ndarray):
         raise make_error(4307, reason=f"must be a numpy array, got {type(out).__name__}")
     if out.dtype != _F64:

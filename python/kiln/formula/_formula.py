@@ -10,6 +10,7 @@ import threading
 from typing import Any, Mapping, Optional
 
 from kiln import _kiln
+from kiln.formula import _columns
 from kiln.errors import FormulaError, KilnError, make_error
 
 MODES = ("ieee", "strict")
@@ -136,8 +137,6 @@ class Formula(_kiln.FormulaBase):
     def evaluate_columns(self, data: Any = None, /, *, out: Any = None, threads: Optional[int] = None, **scalars: Any):
         """Evaluate over columns (A.3.5): a mapping of names to numpy arrays or pyarrow
         Arrays/ChunkedArrays, a pyarrow Table/RecordBatch, or any Arrow PyCapsule exporter."""
-        from kiln.formula import _columns
-
         return _columns.evaluate_columns(self, data, out=out, threads=threads, scalars=scalars)
 
 
