@@ -37,6 +37,12 @@ def test_rows_show_medians_ratios_targets_and_verdicts():
     assert "| report |" in out[4]
 
 
+def test_a_target_in_words_is_shown_as_is():
+    rec = _record("p/linear", 1e-3, 2e-3)
+    rec["target"] = "time ratio 64 KiB / 8 KiB <= 10 (linear)"
+    assert "| time ratio 64 KiB / 8 KiB <= 10 (linear) |" in table([rec])
+
+
 def test_cases_filter_and_cli(tmp_path):
     path = tmp_path / "run.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in (_record("x/1", 1e-3, 2e-3), _record("y/1", 1e-3, 2e-3))))

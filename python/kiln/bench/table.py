@@ -32,8 +32,11 @@ def format_value(value: Optional[float], unit: str) -> str:
 
 
 def _targets(record: dict) -> str:
+    target = record.get("target") or []
+    if isinstance(target, str):  # a target stated in words (formula P2's linearity bound)
+        return target
     parts = []
-    for t in record.get("target") or []:
+    for t in target:
         if t.get("min_ratio") is None:
             parts.append(t.get("text") or "report")
         else:
