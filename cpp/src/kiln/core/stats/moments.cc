@@ -1,5 +1,6 @@
 #include "kiln/core/stats/moments.h"
 
+#include "kiln/core/stats/certified_sum.h"
 #include "kiln/core/stats/chunked_sum.h"
 
 #include <algorithm>
@@ -34,30 +35,54 @@ double StdDevFrom(const ExactSum& squared_deviations, std::size_t n, int ddof) {
   return std::sqrt(squared_deviations.value() / static_cast<double>(n - static_cast<std::size_t>(ddof)));
 }
 
+namespace {
+
+// The exactly rounded mean of x: the certified fast sum, or the exact one when it cannot prove it.
+double ExactlyRoundedMean(std::span<const double> x) {
+  CertifiedSum fast;
+  fast.add(x.data(), x.size());
+  if (auto m = fast.divided_by(x.size())) return *m;
+  ChunkedSum c;
+  for (double v : x) c.add(v);
+  ExactSum e;
+  c.add_to(e);
+  return e.divided_by(x.size());
+}
+
+// The exactly rounded sum of term(i), i < n, each term rounded to double first; same two paths.
+template <class Term>
+double ExactlyRoundedSum(std::size_t n, Term term) {
+  CertifiedSum fast;
+  double block[256];
+  for (std::size_t i = 0; i < n; i += 256) {
+    const std::size_t k = std::min<std::size_t>(256, n - i);
+    for (std::size_t j = 0; j < k; ++j) block[j] = term(i + j);
+    fast.add(block, k);
+  }
+  if (auto v = fast.value()) return *v;
+  ChunkedSum c;
+  for (std::size_t i = 0; i < n; ++i) c.add(term(i));
+  ExactSum e;
+  c.add_to(e);
+  return e.value();
+}
+
+}  // namespace
+
 double Pearson(std::span<const double> x, std::span<const double> y) {
   const std::size_t n = x.size();
   if (n < 2 || y.size() != n) return std::numeric_limits<double>::quiet_NaN();
-  ChunkedSum cx, cy;
-  for (std::size_t i = 0; i < n; ++i) {
-    cx.add(x[i]);
-    cy.add(y[i]);
-  }
-  ExactSum sx, sy;
-  cx.add_to(sx);
-  cy.add_to(sy);
-  const double mx = sx.divided_by(n), my = sy.divided_by(n);
-  ChunkedSum cxy, cxx, cyy;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double dx = x[i] - mx, dy = y[i] - my;
-    cxy.add(dx * dy);
-    cxx.add(dx * dx);
-    cyy.add(dy * dy);
-  }
-  ExactSum sxy, sxx, syy;
-  cxy.add_to(sxy);
-  cxx.add_to(sxx);
-  cyy.add_to(syy);
-  const double r = sxy.value() / (std::sqrt(sxx.value()) * std::sqrt(syy.value()));
+  const double mx = ExactlyRoundedMean(x), my = ExactlyRoundedMean(y);
+  const double sxy = ExactlyRoundedSum(n, [&](std::size_t i) { return (x[i] - mx) * (y[i] - my); });
+  const double sxx = ExactlyRoundedSum(n, [&](std::size_t i) {
+    const double d = x[i] - mx;
+    return d * d;
+  });
+  const double syy = ExactlyRoundedSum(n, [&](std::size_t i) {
+    const double d = y[i] - my;
+    return d * d;
+  });
+  const double r = sxy / (std::sqrt(sxx) * std::sqrt(syy));
   if (std::isnan(r)) return r;
   // Rounding can push |r| a hair past 1 for (anti)collinear inputs; a correlation cannot.
   return std::clamp(r, -1.0, 1.0);

@@ -6,8 +6,13 @@
 #include <limits>
 #include <thread>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "kiln/core/error_codes.h"
 #include "kiln/core/program/exact_sum.h"
+#include "kiln/core/stats/certified_sum.h"
 #include "kiln/core/stats/chunked_sum.h"
 #include "kiln/core/stats/order_statistics.h"
 
@@ -20,7 +25,9 @@ constexpr std::size_t kNone = static_cast<std::size_t>(-1);
 
 // What one thread learns from its slice in the first pass.
 struct Partial {
-  ChunkedSum sum, sum2;  // two accumulators: alternating values breaks the bins' dependency chain
+  CertifiedSum sum;        // the finite values (exact fallback: ExactSumOf)
+  double special = 0.0;    // IEEE sum of the infinities and NaNs added, as ExactSum keeps it
+  bool has_special = false;
   std::size_t count = 0, nan_count = 0;
   std::size_t first_nonfinite = kNone;  // global index
   bool any = false;                     // a value entered min/max
@@ -62,7 +69,62 @@ bool AllFinite(const double* x, std::size_t n) {
   return bad == 0;
 }
 
+// min and max of n > 0 finite values by `<` (zeros of either sign compare equal: the caller
+// settles their sign). Eight independent lanes: one compare-select chain was ~1.5 ns per value,
+// its latency; the lanes run at load throughput.
+void FiniteExtremes(const double* x, std::size_t n, double* min_out, double* max_out) {
+  std::size_t j = 0;
+  double mn = x[0], mx = x[0];
+#if defined(__SSE2__)
+  if (n >= 8) {
+    __m128d lo[4], hi[4];
+    for (int k = 0; k < 4; ++k) lo[k] = hi[k] = _mm_loadu_pd(x + 2 * k);
+    for (j = 8; j + 8 <= n; j += 8) {
+      for (int k = 0; k < 4; ++k) {
+        const __m128d v = _mm_loadu_pd(x + j + 2 * k);
+        lo[k] = _mm_min_pd(v, lo[k]);  // v < lo ? v : lo, as the scalar loop below
+        hi[k] = _mm_max_pd(v, hi[k]);  // v > hi ? v : hi
+      }
+    }
+    double l[8], h[8];
+    for (int k = 0; k < 4; ++k) {
+      _mm_storeu_pd(l + 2 * k, lo[k]);
+      _mm_storeu_pd(h + 2 * k, hi[k]);
+    }
+    mn = l[0];
+    mx = h[0];
+    for (int k = 1; k < 8; ++k) {
+      mn = l[k] < mn ? l[k] : mn;
+      mx = h[k] > mx ? h[k] : mx;
+    }
+  }
+#endif
+  for (; j < n; ++j) {
+    mn = x[j] < mn ? x[j] : mn;
+    mx = x[j] > mx ? x[j] : mx;
+  }
+  *min_out = mn;
+  *max_out = mx;
+}
+
 std::string KindOf(double v) { return std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"); }
+
+// The exact sum of f(v) over the values (NaN skipped under skipna), on `parts` slices: the
+// fallback when a CertifiedSum cannot prove its rounding.
+template <class F>
+ExactSum ExactSumOf(std::span<const std::span<const double>> chunks, std::size_t total, int parts, bool skipna, F f) {
+  std::vector<ChunkedSum> acc(static_cast<std::size_t>(parts));
+  RunSlices(total, parts, [&](int i, std::size_t lo, std::size_t hi) {
+    ChunkedSum& s = acc[static_cast<std::size_t>(i)];
+    ForRange(chunks, lo, hi, [&](const double* x, std::size_t n, std::size_t) {
+      for (std::size_t j = 0; j < n; ++j)
+        if (!(skipna && std::isnan(x[j]))) s.add(f(x[j]));
+    });
+  });
+  ExactSum out;
+  for (const auto& s : acc) s.add_to(out);
+  return out;
+}
 
 }  // namespace
 
@@ -80,20 +142,10 @@ Result<Rollup> ComputeRollup(std::span<const std::span<const double>> chunks, co
     ForRange(chunks, lo, hi, [&](const double* x, std::size_t n, std::size_t base) {
       if (AllFinite(x, n)) {  // the common case: loops without branches on the values
         p.count += n;
-        if (want_sum) {
-          std::size_t j = 0;
-          for (; j + 1 < n; j += 2) {
-            p.sum.add(x[j]);
-            p.sum2.add(x[j + 1]);
-          }
-          if (j < n) p.sum.add(x[j]);
-        }
+        if (want_sum) p.sum.add(x, n);
         if (o.extremes && n > 0) {
-          double mn = x[0], mx = x[0];
-          for (std::size_t j = 1; j < n; ++j) {
-            mn = x[j] < mn ? x[j] : mn;
-            mx = x[j] > mx ? x[j] : mx;
-          }
+          double mn, mx;
+          FiniteExtremes(x, n, &mn, &mx);
           // `<` cannot tell -0.0 from 0.0: settle a zero extreme under the total order.
           if (mn == 0.0) mn = std::any_of(x, x + n, [](double v) { return v == 0.0 && std::signbit(v); }) ? -0.0 : 0.0;
           if (mx == 0.0) mx = std::any_of(x, x + n, [](double v) { return v == 0.0 && !std::signbit(v); }) ? 0.0 : -0.0;
@@ -117,7 +169,14 @@ Result<Rollup> ComputeRollup(std::span<const std::span<const double>> chunks, co
         }
         if (p.first_nonfinite == kNone && !std::isfinite(v)) p.first_nonfinite = base + j;
         ++p.count;
-        if (want_sum) p.sum.add(v);
+        if (want_sum) {
+          if (std::isfinite(v)) {
+            p.sum.add(v);
+          } else {
+            p.special = p.has_special ? p.special + v : v;
+            p.has_special = true;
+          }
+        }
         if (!o.extremes) continue;
         if (!p.any) {
           p.min = p.max = v;
@@ -130,15 +189,20 @@ Result<Rollup> ComputeRollup(std::span<const std::span<const double>> chunks, co
     });
   });
   Rollup r;
-  ExactSum sum;
+  CertifiedSum sum;
+  double special = 0.0;
+  bool has_special = false;
   bool any = false, nan_seen = false;
   std::size_t first_nonfinite = kNone;
   double mn = 0.0, mx = 0.0;
   for (const auto& p : partials) {  // in slice order: the first non-finite index is the global first
     r.count += p.count;
     r.nan_count += p.nan_count;
-    p.sum.add_to(sum);
-    p.sum2.add_to(sum);
+    sum.merge(p.sum);
+    if (p.has_special) {
+      special = has_special ? special + p.special : p.special;
+      has_special = true;
+    }
     nan_seen = nan_seen || p.nan_seen;
     if (first_nonfinite == kNone) first_nonfinite = p.first_nonfinite;
     if (p.any && !p.nan_seen) {
@@ -163,36 +227,56 @@ Result<Rollup> ComputeRollup(std::span<const std::span<const double>> chunks, co
       return errors::stats_degenerate(o.stat, "needs more than ddof = " + std::to_string(o.ddof) + " values");
   }
   const bool empty = r.count == 0;
-  r.sum = nan_seen ? kNaN : sum.value();
-  r.mean = empty || nan_seen ? kNaN : sum.divided_by(r.count);
+  r.mean = 0.0;  // sum and mean of an accumulator nothing was asked of, as before
+  if (has_special) {  // what ExactSum gives: the specials decide, finite values do not matter
+    r.sum = special;
+    r.mean = special / static_cast<double>(r.count);
+  } else if (want_sum) {
+    auto fast_sum = sum.value();
+    auto fast_mean = empty ? std::optional<double>(kNaN) : sum.divided_by(r.count);
+    if (!fast_sum || !fast_mean) {  // too close to a rounding boundary (or zero): sum exactly
+      const ExactSum exact = ExactSumOf(chunks, total, parts, o.skipna, [](double v) { return v; });
+      fast_sum = exact.value();
+      fast_mean = empty ? kNaN : exact.divided_by(r.count);
+    }
+    r.sum = *fast_sum;
+    r.mean = *fast_mean;
+  }
+  if (nan_seen) r.sum = kNaN;
+  if (empty || nan_seen) r.mean = kNaN;
   r.min = empty || nan_seen || !o.extremes ? kNaN : mn;
   r.max = empty || nan_seen || !o.extremes ? kNaN : mx;
   r.stddev = kNaN;
   if (o.stddev && !empty && !nan_seen && r.count > static_cast<std::size_t>(std::max(o.ddof, 0))) {
-    std::vector<ChunkedSum> sq(2 * static_cast<std::size_t>(parts));
     const double mean = r.mean;
+    auto square = [mean](double v) {
+      const double d = v - mean;
+      return d * d;
+    };
+    std::vector<CertifiedSum> sq(static_cast<std::size_t>(parts));
     RunSlices(total, parts, [&](int i, std::size_t lo, std::size_t hi) {
-      ChunkedSum& s = sq[2 * static_cast<std::size_t>(i)];
-      ChunkedSum& s2 = sq[2 * static_cast<std::size_t>(i) + 1];
+      CertifiedSum& acc = sq[static_cast<std::size_t>(i)];
+      double block[256];
       ForRange(chunks, lo, hi, [&](const double* x, std::size_t n, std::size_t) {
-        std::size_t j = 0;
-        if (!o.skipna) {
-          for (; j + 1 < n; j += 2) {
-            const double d = x[j] - mean, d2 = x[j + 1] - mean;
-            s.add(d * d);
-            s2.add(d2 * d2);
+        std::size_t k = 0;
+        for (std::size_t j = 0; j < n; ++j) {
+          if (o.skipna && std::isnan(x[j])) continue;
+          block[k++] = square(x[j]);
+          if (k == 256) {
+            acc.add(block, k);
+            k = 0;
           }
         }
-        for (; j < n; ++j) {
-          if (o.skipna && std::isnan(x[j])) continue;
-          const double d = x[j] - mean;
-          s.add(d * d);
-        }
+        acc.add(block, k);
       });
     });
-    ExactSum all;
-    for (const auto& s : sq) s.add_to(all);
-    r.stddev = std::sqrt(all.value() / static_cast<double>(r.count - static_cast<std::size_t>(o.ddof)));
+    for (std::size_t i = 1; i < sq.size(); ++i) sq[0].merge(sq[i]);
+    // Squares of finite deviations are finite unless they overflow; an overflow, a zero variance or
+    // a sum near a rounding boundary goes to the exact path.
+    auto fast = sq[0].value();
+    const double squares = fast ? *fast : ExactSumOf(chunks, total, parts, o.skipna, square).value();
+    r.stddev = std::sqrt(squares / static_cast<double>(r.count - static_cast<std::size_t>(o.ddof)));
+
   }
   r.quantiles.assign(o.quantiles.size(), kNaN);
   if (!o.quantiles.empty() && !empty && !nan_seen) {
