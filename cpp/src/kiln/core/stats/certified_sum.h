@@ -38,6 +38,8 @@ class CertifiedSum {
  private:
   static constexpr std::size_t kLanes = 8;  // four SSE2 registers of two
 
+  std::size_t AddAvx2(const double* x, std::size_t n);  // x86-64 with AVX2 only; values consumed
+
   void AddToLane(std::size_t l, double x) {
     const double t = s_[l] + x;
     const double z = t - s_[l];

@@ -4,12 +4,14 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <new>
 #include <thread>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
+#include "kiln/core/buffer_cache.h"
 #include "kiln/core/error_codes.h"
 #include "kiln/core/program/exact_sum.h"
 #include "kiln/core/stats/certified_sum.h"
@@ -108,6 +110,23 @@ void FiniteExtremes(const double* x, std::size_t n, double* min_out, double* max
 }
 
 std::string KindOf(double v) { return std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"); }
+
+// n doubles of scratch from the column pool (recycled, so its pages stay resident between calls).
+class PooledScratch {
+ public:
+  explicit PooledScratch(std::size_t n) : bytes_(static_cast<std::int64_t>(std::max<std::size_t>(n, 1) * sizeof(double))) {
+    if (!ColumnPool()->Allocate(bytes_, kAlignment, &data_).ok()) throw std::bad_alloc();
+  }
+  ~PooledScratch() { ColumnPool()->Free(data_, bytes_, kAlignment); }
+  PooledScratch(const PooledScratch&) = delete;
+  PooledScratch& operator=(const PooledScratch&) = delete;
+  double* data() { return reinterpret_cast<double*>(data_); }
+
+ private:
+  static constexpr std::int64_t kAlignment = 64;
+  std::int64_t bytes_;
+  std::uint8_t* data_ = nullptr;
+};
 
 // The exact sum of f(v) over the values (NaN skipped under skipna), on `parts` slices: the
 // fallback when a CertifiedSum cannot prove its rounding.
@@ -280,12 +299,14 @@ Result<Rollup> ComputeRollup(std::span<const std::span<const double>> chunks, co
   }
   r.quantiles.assign(o.quantiles.size(), kNaN);
   if (!o.quantiles.empty() && !empty && !nan_seen) {
-    std::vector<double> work;
-    work.reserve(r.count);
+    // The selection's scratch copy comes from the column pool: a fresh 8 MB vector per call paid
+    // ~6 ms of first-touch page faults at 10^6 values on the reference VM, half of R4's time.
+    PooledScratch work(r.count);
+    std::size_t k = 0;
     for (auto c : chunks)
       for (double v : c)
-        if (!std::isnan(v)) work.push_back(v);
-    QuantilesLinear(work, o.quantiles, r.quantiles);
+        if (!std::isnan(v)) work.data()[k++] = v;
+    QuantilesLinear(std::span<double>(work.data(), k), o.quantiles, r.quantiles);
   }
   return r;
 }
