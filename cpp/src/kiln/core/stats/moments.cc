@@ -49,16 +49,10 @@ double ExactlyRoundedMean(std::span<const double> x) {
   return e.divided_by(x.size());
 }
 
-// The exactly rounded sum of term(i), i < n, each term rounded to double first; same two paths.
+// The exactly rounded sum of term(i), i < n: `fast` (the terms' certified sum) when it proves its
+// rounding, else the exact sum of the terms computed again.
 template <class Term>
-double ExactlyRoundedSum(std::size_t n, Term term) {
-  CertifiedSum fast;
-  double block[256];
-  for (std::size_t i = 0; i < n; i += 256) {
-    const std::size_t k = std::min<std::size_t>(256, n - i);
-    for (std::size_t j = 0; j < k; ++j) block[j] = term(i + j);
-    fast.add(block, k);
-  }
+double Resolve(const CertifiedSum& fast, std::size_t n, Term term) {
   if (auto v = fast.value()) return *v;
   ChunkedSum c;
   for (std::size_t i = 0; i < n; ++i) c.add(term(i));
@@ -73,15 +67,30 @@ double Pearson(std::span<const double> x, std::span<const double> y) {
   const std::size_t n = x.size();
   if (n < 2 || y.size() != n) return std::numeric_limits<double>::quiet_NaN();
   const double mx = ExactlyRoundedMean(x), my = ExactlyRoundedMean(y);
-  const double sxy = ExactlyRoundedSum(n, [&](std::size_t i) { return (x[i] - mx) * (y[i] - my); });
-  const double sxx = ExactlyRoundedSum(n, [&](std::size_t i) {
+  auto dxdy = [&](std::size_t i) { return (x[i] - mx) * (y[i] - my); };
+  auto dx2 = [&](std::size_t i) {
     const double d = x[i] - mx;
     return d * d;
-  });
-  const double syy = ExactlyRoundedSum(n, [&](std::size_t i) {
+  };
+  auto dy2 = [&](std::size_t i) {
     const double d = y[i] - my;
     return d * d;
-  });
+  };
+  // One pass feeds the three certified sums, a block of rounded terms at a time.
+  CertifiedSum fxy, fxx, fyy;
+  double bxy[256], bxx[256], byy[256];
+  for (std::size_t i = 0; i < n; i += 256) {
+    const std::size_t k = std::min<std::size_t>(256, n - i);
+    for (std::size_t j = 0; j < k; ++j) {
+      bxy[j] = dxdy(i + j);
+      bxx[j] = dx2(i + j);
+      byy[j] = dy2(i + j);
+    }
+    fxy.add(bxy, k);
+    fxx.add(bxx, k);
+    fyy.add(byy, k);
+  }
+  const double sxy = Resolve(fxy, n, dxdy), sxx = Resolve(fxx, n, dx2), syy = Resolve(fyy, n, dy2);
   const double r = sxy / (std::sqrt(sxx) * std::sqrt(syy));
   if (std::isnan(r)) return r;
   // Rounding can push |r| a hair past 1 for (anti)collinear inputs; a correlation cannot.
