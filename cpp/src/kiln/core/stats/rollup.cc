@@ -7,8 +7,8 @@
 #include <new>
 #include <thread>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
 #endif
 
 #include "kiln/core/buffer_cache.h"
@@ -65,7 +65,61 @@ void RunSlices(std::size_t total, int parts, Task&& task) {
 
 // True when no value is NaN or infinite (exponent field all ones), by an integer OR-reduction the
 // compiler vectorises.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define KILN_ROLLUP_AVX2 1
+const bool kHasAvx2 = __builtin_cpu_supports("avx2");
+
+// x - x is +0 for a finite x and NaN otherwise; sixteen lanes of sums of those stay 0 or turn NaN.
+__attribute__((target("avx2"))) bool AllFiniteAvx2(const double* x, std::size_t n) {
+  __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+  std::size_t j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int k = 0; k < 4; ++k) {
+      const __m256d v = _mm256_loadu_pd(x + j + 4 * k);
+      acc[k] = _mm256_add_pd(acc[k], _mm256_sub_pd(v, v));
+    }
+  const __m256d all = _mm256_add_pd(_mm256_add_pd(acc[0], acc[1]), _mm256_add_pd(acc[2], acc[3]));
+  if (_mm256_movemask_pd(_mm256_cmp_pd(all, all, _CMP_UNORD_Q)) != 0) return false;
+  for (; j < n; ++j)
+    if (!std::isfinite(x[j])) return false;
+  return true;
+}
+
+// FiniteExtremes' lanes in AVX2: four registers of four, the same compare-select per lane.
+__attribute__((target("avx2"))) void FiniteExtremesAvx2(const double* x, std::size_t n, double* min_out,
+                                                          double* max_out) {
+  __m256d lo[4], hi[4];
+  for (int k = 0; k < 4; ++k) lo[k] = hi[k] = _mm256_loadu_pd(x + 4 * k);
+  std::size_t j = 16;
+  for (; j + 16 <= n; j += 16)
+    for (int k = 0; k < 4; ++k) {
+      const __m256d v = _mm256_loadu_pd(x + j + 4 * k);
+      lo[k] = _mm256_min_pd(v, lo[k]);
+      hi[k] = _mm256_max_pd(v, hi[k]);
+    }
+  double l[16], h[16];
+  for (int k = 0; k < 4; ++k) {
+    _mm256_storeu_pd(l + 4 * k, lo[k]);
+    _mm256_storeu_pd(h + 4 * k, hi[k]);
+  }
+  double mn = l[0], mx = h[0];
+  for (int k = 1; k < 16; ++k) {
+    mn = l[k] < mn ? l[k] : mn;
+    mx = h[k] > mx ? h[k] : mx;
+  }
+  for (; j < n; ++j) {
+    mn = x[j] < mn ? x[j] : mn;
+    mx = x[j] > mx ? x[j] : mx;
+  }
+  *min_out = mn;
+  *max_out = mx;
+}
+#endif
+
 bool AllFinite(const double* x, std::size_t n) {
+#if defined(KILN_ROLLUP_AVX2)
+  if (kHasAvx2) return AllFiniteAvx2(x, n);
+#endif
   std::uint64_t bad = 0;
   for (std::size_t j = 0; j < n; ++j) bad |= (((std::bit_cast<std::uint64_t>(x[j]) >> 52) & 0x7ff) + 1) >> 11;
   return bad == 0;
@@ -75,6 +129,9 @@ bool AllFinite(const double* x, std::size_t n) {
 // settles their sign). Eight independent lanes: one compare-select chain was ~1.5 ns per value,
 // its latency; the lanes run at load throughput.
 void FiniteExtremes(const double* x, std::size_t n, double* min_out, double* max_out) {
+#if defined(KILN_ROLLUP_AVX2)
+  if (kHasAvx2 && n >= 16) return FiniteExtremesAvx2(x, n, min_out, max_out);
+#endif
   std::size_t j = 0;
   double mn = x[0], mx = x[0];
 #if defined(__SSE2__)
@@ -277,9 +334,17 @@ Result<Rollup> ComputeRollup(std::span<const std::span<const double>> chunks, co
       CertifiedSum& acc = sq[static_cast<std::size_t>(i)];
       double block[256];
       ForRange(chunks, lo, hi, [&](const double* x, std::size_t n, std::size_t) {
+        if (!o.skipna) {  // no NaN here (nan_seen would have skipped the pass): a loop that vectorises
+          for (std::size_t i = 0; i < n; i += 256) {
+            const std::size_t k = std::min<std::size_t>(256, n - i);
+            for (std::size_t j = 0; j < k; ++j) block[j] = square(x[i + j]);
+            acc.add(block, k);
+          }
+          return;
+        }
         std::size_t k = 0;
         for (std::size_t j = 0; j < n; ++j) {
-          if (o.skipna && std::isnan(x[j])) continue;
+          if (std::isnan(x[j])) continue;
           block[k++] = square(x[j]);
           if (k == 256) {
             acc.add(block, k);
