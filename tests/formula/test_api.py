@@ -50,6 +50,21 @@ def test_call_takes_values_by_position_only():
         NotInitialised()(1, 2)
 
 
+def test_evaluate_takes_a_mapping_and_keywords():
+    import types
+
+    f = kf.compile("x - y")
+    assert f.evaluate({"x": 5}, y=2.5) == 2.5 == kf.evaluate("x - y", {"x": 5}, y=2.5)
+    assert f.evaluate(types.MappingProxyType({"x": 1.0, "y": 3.0})) == -2.0    # any Mapping
+    assert f.evaluate({"x": 1.0, "y": 9.0}, y=3.0) == -2.0                        # keywords win
+    with pytest.raises(ke.CoreInvalidArgumentError, match="at most one positional mapping"):
+        f.evaluate({}, {})
+    with pytest.raises(ke.CoreInvalidArgumentError, match="evaluate"):
+        kf.evaluate()
+    with pytest.raises(ke.FormulaMissingVariablesError, match="did you mean"):
+        kf.evaluate("x - y", {"x": 1.0, "yy": 2.0})
+
+
 def test_cache_and_options():
     kf.set_cache_size(4)
     try:
