@@ -77,7 +77,7 @@ __attribute__((target("avx2"))) std::size_t CertifiedSum::AddAvx2(const double* 
 void CertifiedSum::add(const double* x, std::size_t n) {
   std::size_t j = 0;
 #if defined(KILN_CERTIFIED_SUM_AVX2)
-  static const bool avx2 = __builtin_cpu_supports("avx2");
+  static const bool avx2 = (__builtin_cpu_init(), __builtin_cpu_supports("avx2"));
   if (avx2 && n >= kLanes) j = AddAvx2(x, n);
 #endif
 #if defined(__SSE2__)

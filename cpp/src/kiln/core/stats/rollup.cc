@@ -67,7 +67,10 @@ void RunSlices(std::size_t total, int parts, Task&& task) {
 // compiler vectorises.
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define KILN_ROLLUP_AVX2 1
-const bool kHasAvx2 = __builtin_cpu_supports("avx2");
+bool HasAvx2() {
+  static const bool avx2 = (__builtin_cpu_init(), __builtin_cpu_supports("avx2"));
+  return avx2;
+}
 
 // x - x is +0 for a finite x and NaN otherwise; sixteen lanes of sums of those stay 0 or turn NaN.
 __attribute__((target("avx2"))) bool AllFiniteAvx2(const double* x, std::size_t n) {
@@ -118,7 +121,7 @@ __attribute__((target("avx2"))) void FiniteExtremesAvx2(const double* x, std::si
 
 bool AllFinite(const double* x, std::size_t n) {
 #if defined(KILN_ROLLUP_AVX2)
-  if (kHasAvx2) return AllFiniteAvx2(x, n);
+  if (HasAvx2()) return AllFiniteAvx2(x, n);
 #endif
   std::uint64_t bad = 0;
   for (std::size_t j = 0; j < n; ++j) bad |= (((std::bit_cast<std::uint64_t>(x[j]) >> 52) & 0x7ff) + 1) >> 11;
@@ -130,7 +133,7 @@ bool AllFinite(const double* x, std::size_t n) {
 // its latency; the lanes run at load throughput.
 void FiniteExtremes(const double* x, std::size_t n, double* min_out, double* max_out) {
 #if defined(KILN_ROLLUP_AVX2)
-  if (kHasAvx2 && n >= 16) return FiniteExtremesAvx2(x, n, min_out, max_out);
+  if (HasAvx2() && n >= 16) return FiniteExtremesAvx2(x, n, min_out, max_out);
 #endif
   std::size_t j = 0;
   double mn = x[0], mx = x[0];
