@@ -226,17 +226,23 @@ double Call(const FormulaBase& f, PyObject* args) {
   return Evaluate(f, reinterpret_cast<PyTupleObject*>(args)->ob_item, &missing);
 }
 
+// The FormulaBase behind `self` in a raw CPython entry point (no nanobind dispatch checked it).
+const FormulaBase& SelfOf(PyObject* self) {
+  if (!nb::inst_ready(self))
+    throw NativeError(errors::core_invalid_argument("the formula was not initialised (Formula.__init__ did not run)"));
+  return *nb::inst_ptr<FormulaBase>(self);
+}
+
 // `formula(*values)` enters here straight from CPython's tp_call slot (inherited as is by the
 // Python subclass kiln.formula.Formula). A nanobind "__call__" method would be reached through
 // slot_tp_call, a second argument tuple and the overload dispatcher: ~40 ns of a ~100 ns call.
 PyObject* CallSlot(PyObject* self, PyObject* args, PyObject* kwargs) noexcept {
   try {
-    if (!nb::inst_ready(self))
-      throw NativeError(errors::core_invalid_argument("the formula was not initialised (Formula.__init__ did not run)"));
+    const FormulaBase& f = SelfOf(self);
     if (kwargs != nullptr && PyDict_GET_SIZE(kwargs) != 0)
       throw NativeError(errors::core_invalid_argument(
           "calling a formula takes its values by position, in `variables` order; use evaluate(**values) for names"));
-    return PyFloat_FromDouble(Call(*nb::inst_ptr<FormulaBase>(self), args));
+    return PyFloat_FromDouble(Call(f, args));
   } catch (...) {
     SetPythonErrorFromCurrentException();
     return nullptr;
@@ -297,12 +303,11 @@ double EvaluateNamed(const FormulaBase& f, PyObject* mapping, PyObject* kwargs) 
 // by PyDescr_NewMethod): nanobind's *args/**kwargs dispatch was most of a ~500 ns call.
 PyObject* EvaluateMethod(PyObject* self, PyObject* args, PyObject* kwargs) noexcept {
   try {
-    if (!nb::inst_ready(self))
-      throw NativeError(errors::core_invalid_argument("the formula was not initialised (Formula.__init__ did not run)"));
+    const FormulaBase& f = SelfOf(self);
     if (PyTuple_GET_SIZE(args) > 1)
       throw NativeError(errors::core_invalid_argument("evaluate() takes at most one positional mapping"));
     PyObject* mapping = PyTuple_GET_SIZE(args) == 1 ? PyTuple_GET_ITEM(args, 0) : Py_None;
-    return PyFloat_FromDouble(EvaluateNamed(*nb::inst_ptr<FormulaBase>(self), mapping, kwargs));
+    return PyFloat_FromDouble(EvaluateNamed(f, mapping, kwargs));
   } catch (...) {
     SetPythonErrorFromCurrentException();
     return nullptr;
