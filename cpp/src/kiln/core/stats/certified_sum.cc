@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "kiln/core/cpu_features.h"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -41,10 +43,9 @@ std::optional<HalfGaps> GapsAround(double v) {
 
 }  // namespace
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define KILN_CERTIFIED_SUM_AVX2 1
+#if defined(KILN_HAVE_AVX2_DISPATCH)
 // The lane loop with AVX2 (two registers of four lanes), chosen at run time: the same operations
-// on the same lanes as the SSE2 loop, so the state is bit-identical whichever runs.
+// on the same lanes as AddToLane, so the state is bit-identical whichever runs.
 __attribute__((target("avx2"))) std::size_t CertifiedSum::AddAvx2(const double* x, std::size_t n) {
   __m256d s[2], c[2], a[2];
   for (std::size_t k = 0; k < 2; ++k) {
@@ -76,37 +77,8 @@ __attribute__((target("avx2"))) std::size_t CertifiedSum::AddAvx2(const double* 
 
 void CertifiedSum::add(const double* x, std::size_t n) {
   std::size_t j = 0;
-#if defined(KILN_CERTIFIED_SUM_AVX2)
-  static const bool avx2 = (__builtin_cpu_init(), __builtin_cpu_supports("avx2"));
-  if (avx2 && n >= kLanes) j = AddAvx2(x, n);
-#endif
-#if defined(__SSE2__)
-  // The lanes as registers: lanes l and l + 1 in one __m128d, the same TwoSum per lane as AddToLane.
-  if (n - j >= kLanes) {
-    __m128d s[kLanes / 2], c[kLanes / 2], a[kLanes / 2];
-    for (std::size_t k = 0; k < kLanes / 2; ++k) {
-      s[k] = _mm_loadu_pd(&s_[2 * k]);
-      c[k] = _mm_loadu_pd(&c_[2 * k]);
-      a[k] = _mm_loadu_pd(&a_[2 * k]);
-    }
-    const __m128d sign = _mm_set1_pd(-0.0);
-    for (; j + kLanes <= n; j += kLanes) {
-      for (std::size_t k = 0; k < kLanes / 2; ++k) {
-        const __m128d v = _mm_loadu_pd(x + j + 2 * k);
-        const __m128d t = _mm_add_pd(s[k], v);
-        const __m128d z = _mm_sub_pd(t, s[k]);
-        const __m128d e = _mm_add_pd(_mm_sub_pd(s[k], _mm_sub_pd(t, z)), _mm_sub_pd(v, z));
-        s[k] = t;
-        c[k] = _mm_add_pd(c[k], e);
-        a[k] = _mm_add_pd(a[k], _mm_andnot_pd(sign, e));
-      }
-    }
-    for (std::size_t k = 0; k < kLanes / 2; ++k) {
-      _mm_storeu_pd(&s_[2 * k], s[k]);
-      _mm_storeu_pd(&c_[2 * k], c[k]);
-      _mm_storeu_pd(&a_[2 * k], a[k]);
-    }
-  }
+#if defined(KILN_HAVE_AVX2_DISPATCH)
+  if (HasAvx2() && n >= kLanes) j = AddAvx2(x, n);
 #endif
   for (; j + kLanes <= n; j += kLanes)
     for (std::size_t l = 0; l < kLanes; ++l) AddToLane(l, x[j + l]);

@@ -36,7 +36,7 @@ class CertifiedSum {
   std::optional<double> divided_by(std::uint64_t n) const;
 
  private:
-  static constexpr std::size_t kLanes = 8;  // four SSE2 registers of two
+  static constexpr std::size_t kLanes = 8;  // two AVX2 registers of four
 
   std::size_t AddAvx2(const double* x, std::size_t n);  // x86-64 with AVX2 only; values consumed
 

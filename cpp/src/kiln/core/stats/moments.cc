@@ -42,11 +42,7 @@ double ExactlyRoundedMean(std::span<const double> x) {
   CertifiedSum fast;
   fast.add(x.data(), x.size());
   if (auto m = fast.divided_by(x.size())) return *m;
-  ChunkedSum c;
-  for (double v : x) c.add(v);
-  ExactSum e;
-  c.add_to(e);
-  return e.divided_by(x.size());
+  return SumOf(std::span<const std::span<const double>>(&x, 1)).divided_by(x.size());
 }
 
 // The exactly rounded sum of term(i), i < n: `fast` (the terms' certified sum) when it proves its

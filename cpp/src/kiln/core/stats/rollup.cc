@@ -12,6 +12,7 @@
 #endif
 
 #include "kiln/core/buffer_cache.h"
+#include "kiln/core/cpu_features.h"
 #include "kiln/core/error_codes.h"
 #include "kiln/core/program/exact_sum.h"
 #include "kiln/core/stats/certified_sum.h"
@@ -25,11 +26,20 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::size_t kNone = static_cast<std::size_t>(-1);
 
+// The IEEE sum of the infinities and NaNs of a sum, which decides it (as ExactSum keeps them).
+struct SpecialSum {
+  double value = 0.0;
+  bool any = false;
+  void add(double v) {
+    value = any ? value + v : v;
+    any = true;
+  }
+};
+
 // What one thread learns from its slice in the first pass.
 struct Partial {
-  CertifiedSum sum;        // the finite values (exact fallback: ExactSumOf)
-  double special = 0.0;    // IEEE sum of the infinities and NaNs added, as ExactSum keeps it
-  bool has_special = false;
+  CertifiedSum sum;     // the finite values (exact fallback: ExactSumOf)
+  SpecialSum special;   // the others
   std::size_t count = 0, nan_count = 0;
   std::size_t first_nonfinite = kNone;  // global index
   bool any = false;                     // a value entered min/max
@@ -63,14 +73,7 @@ void RunSlices(std::size_t total, int parts, Task&& task) {
   for (auto& t : pool) t.join();
 }
 
-// True when no value is NaN or infinite (exponent field all ones), by an integer OR-reduction the
-// compiler vectorises.
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define KILN_ROLLUP_AVX2 1
-bool HasAvx2() {
-  static const bool avx2 = (__builtin_cpu_init(), __builtin_cpu_supports("avx2"));
-  return avx2;
-}
+#if defined(KILN_HAVE_AVX2_DISPATCH)
 
 // x - x is +0 for a finite x and NaN otherwise; sixteen lanes of sums of those stay 0 or turn NaN.
 __attribute__((target("avx2"))) bool AllFiniteAvx2(const double* x, std::size_t n) {
@@ -119,8 +122,10 @@ __attribute__((target("avx2"))) void FiniteExtremesAvx2(const double* x, std::si
 }
 #endif
 
+// True when no value is NaN or infinite (exponent field all ones), by an integer OR-reduction the
+// compiler vectorises (AVX2: the x - x sums above).
 bool AllFinite(const double* x, std::size_t n) {
-#if defined(KILN_ROLLUP_AVX2)
+#if defined(KILN_HAVE_AVX2_DISPATCH)
   if (HasAvx2()) return AllFiniteAvx2(x, n);
 #endif
   std::uint64_t bad = 0;
@@ -129,38 +134,14 @@ bool AllFinite(const double* x, std::size_t n) {
 }
 
 // min and max of n > 0 finite values by `<` (zeros of either sign compare equal: the caller
-// settles their sign). Eight independent lanes: one compare-select chain was ~1.5 ns per value,
-// its latency; the lanes run at load throughput.
+// settles their sign). With AVX2, sixteen independent lanes: one compare-select chain was
+// ~1.5 ns per value, its latency; the lanes run at load throughput.
 void FiniteExtremes(const double* x, std::size_t n, double* min_out, double* max_out) {
-#if defined(KILN_ROLLUP_AVX2)
+#if defined(KILN_HAVE_AVX2_DISPATCH)
   if (HasAvx2() && n >= 16) return FiniteExtremesAvx2(x, n, min_out, max_out);
 #endif
   std::size_t j = 0;
   double mn = x[0], mx = x[0];
-#if defined(__SSE2__)
-  if (n >= 8) {
-    __m128d lo[4], hi[4];
-    for (int k = 0; k < 4; ++k) lo[k] = hi[k] = _mm_loadu_pd(x + 2 * k);
-    for (j = 8; j + 8 <= n; j += 8) {
-      for (int k = 0; k < 4; ++k) {
-        const __m128d v = _mm_loadu_pd(x + j + 2 * k);
-        lo[k] = _mm_min_pd(v, lo[k]);  // v < lo ? v : lo, as the scalar loop below
-        hi[k] = _mm_max_pd(v, hi[k]);  // v > hi ? v : hi
-      }
-    }
-    double l[8], h[8];
-    for (int k = 0; k < 4; ++k) {
-      _mm_storeu_pd(l + 2 * k, lo[k]);
-      _mm_storeu_pd(h + 2 * k, hi[k]);
-    }
-    mn = l[0];
-    mx = h[0];
-    for (int k = 1; k < 8; ++k) {
-      mn = l[k] < mn ? l[k] : mn;
-      mx = h[k] > mx ? h[k] : mx;
-    }
-  }
-#endif
   for (; j < n; ++j) {
     mn = x[j] < mn ? x[j] : mn;
     mx = x[j] > mx ? x[j] : mx;
@@ -249,12 +230,10 @@ Result<Rollup> ComputeRollup(std::span<const std::span<const double>> chunks, co
         if (p.first_nonfinite == kNone && !std::isfinite(v)) p.first_nonfinite = base + j;
         ++p.count;
         if (want_sum) {
-          if (std::isfinite(v)) {
+          if (std::isfinite(v))
             p.sum.add(v);
-          } else {
-            p.special = p.has_special ? p.special + v : v;
-            p.has_special = true;
-          }
+          else
+            p.special.add(v);
         }
         if (!o.extremes) continue;
         if (!p.any) {
@@ -269,8 +248,7 @@ Result<Rollup> ComputeRollup(std::span<const std::span<const double>> chunks, co
   });
   Rollup r;
   CertifiedSum sum;
-  double special = 0.0;
-  bool has_special = false;
+  SpecialSum special;
   bool any = false, nan_seen = false;
   std::size_t first_nonfinite = kNone;
   double mn = 0.0, mx = 0.0;
@@ -278,10 +256,7 @@ Result<Rollup> ComputeRollup(std::span<const std::span<const double>> chunks, co
     r.count += p.count;
     r.nan_count += p.nan_count;
     sum.merge(p.sum);
-    if (p.has_special) {
-      special = has_special ? special + p.special : p.special;
-      has_special = true;
-    }
+    if (p.special.any) special.add(p.special.value);
     nan_seen = nan_seen || p.nan_seen;
     if (first_nonfinite == kNone) first_nonfinite = p.first_nonfinite;
     if (p.any && !p.nan_seen) {
@@ -307,9 +282,9 @@ Result<Rollup> ComputeRollup(std::span<const std::span<const double>> chunks, co
   }
   const bool empty = r.count == 0;
   r.mean = 0.0;  // sum and mean of an accumulator nothing was asked of, as before
-  if (has_special) {  // what ExactSum gives: the specials decide, finite values do not matter
-    r.sum = special;
-    r.mean = special / static_cast<double>(r.count);
+  if (special.any) {  // what ExactSum gives: the specials decide, finite values do not matter
+    r.sum = special.value;
+    r.mean = special.value / static_cast<double>(r.count);
   } else if (want_sum) {
     auto fast_sum = sum.value();
     auto fast_mean = empty ? std::optional<double>(kNaN) : sum.divided_by(r.count);
