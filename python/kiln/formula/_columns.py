@@ -204,7 +204,7 @@ def evaluate_columns(f, data: Any, *, out: Any = None, threads: Optional[int] = 
     plain = _plain_inputs(f, data, scalars) if out is None else None
     if plain is not None:
         args, rows = plain
-        result = _kiln._pooled_f64(rows) if rows >= _POOLED_ROWS else np.empty(rows, dtype=_F64)
+        result = _new_output(rows)
         f._evaluate_columns(args, rows, result, _threads.resolve(threads), None)
         return result
     strict = f.mode == "strict"
@@ -284,9 +284,13 @@ def evaluate_columns(f, data: Any, *, out: Any = None, threads: Optional[int] = 
 _POOLED_ROWS = (1 << 20) // 8
 
 
+def _new_output(rows: int) -> np.ndarray:
+    return _kiln._pooled_f64(rows) if rows >= _POOLED_ROWS else np.empty(rows, dtype=_F64)
+
+
 def _prepare_out(out: Any, rows: int, cols: list) -> np.ndarray:
     if out is None:
-        return _kiln._pooled_f64(rows) if rows >= _POOLED_ROWS else np.empty(rows, dtype=_F64)
+        return _new_output(rows)
     if not isinstance(out, np.ndarray):
         raise make_error(4307, reason=f"must be a numpy array, got {type(out).__name__}")
     if out.dtype != _F64:
